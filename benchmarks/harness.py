@@ -1,0 +1,423 @@
+"""The timing harness: every implementation of an op family on the same shapes, validated first.
+
+How it measures (design.md, "Performance"):
+- Each implementation runs in its own worker process (OpenMP runtimes keep spinning after
+  parallel work and slow whatever runs next), with the same thread count for all.
+- Before timing, each pyengine implementation's result is checked against numpy_ref on the same
+  inputs (the reference runs once per case, its result cached for the run); PyTorch's result is
+  checked too, so every row times the same computation.
+- Times are medians of repeats (at least ``min_repeats`` and ``min_time`` seconds of work);
+  PyTorch runs its whole sequence twice and keeps its better median (its speed on some shapes
+  depends on what ran before in its process).
+- Ceilings measured in the same run: compute = the best of numpy's sgemm and torch.mm at 2048^3,
+  bandwidth = a large array copy (bytes read + written).
+
+Implementations are named ``pe:<backend>:<algo>`` (every (backend, algo) pair that
+``pe.backends.implementations`` lists), ``torch`` (NCHW) and ``torch_cl`` (channels_last).
+
+    python -m benchmarks.harness --ops conv2d --threads 2 --json out.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from .shapes import SHAPE_SETS
+
+FAMILY_OPS = {  # benchmark family -> kernel-interface ops whose implementations are timed
+    "conv2d": ("conv2d",),
+    "pool2d": ("max_pool2d", "avg_pool2d", "adaptive_avg_pool2d"),
+    "softmax": ("softmax", "log_softmax", "cross_entropy"),
+}
+
+
+# -- timing ------------------------------------------------------------------------------------
+def time_call(fn, min_time=0.25, min_repeats=5, max_repeats=50, warmup=1):
+    """Median wall time of ``fn()`` in milliseconds, and the number of timed repeats."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_repeats and (len(times) < min_repeats or
+                                        time.perf_counter() - start < min_time):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), len(times)
+
+
+# -- inputs and work counts ---------------------------------------------------------------------
+def make_inputs(family, shape, seed=0):
+    """Deterministic float32 inputs for one case (same arrays in every worker)."""
+    rng = np.random.default_rng(seed)
+    if family == "conv2d":
+        x = rng.standard_normal(shape.x_shape, dtype=np.float32)
+        w = rng.standard_normal(shape.w_shape, dtype=np.float32) * np.float32(
+            1.0 / np.sqrt(shape.c // shape.groups * shape.r * shape.s))
+        p, q = shape.out_hw()
+        dy = rng.standard_normal((shape.n, shape.k, p, q), dtype=np.float32)
+        return {"x": x, "w": w, "dy": dy}
+    if family == "pool2d":
+        x = rng.standard_normal(shape.x_shape, dtype=np.float32)
+        return {"x": x}
+    x = rng.standard_normal(shape.shape, dtype=np.float32) * np.float32(3.0)
+    out = {"x": x, "dy": rng.standard_normal(shape.shape, dtype=np.float32)}
+    if shape.op == "cross_entropy":
+        out["target"] = rng.integers(0, shape.shape[1], size=shape.shape[0]).astype(np.int64)
+    return out
+
+
+def work(family, shape, direction, outputs):
+    """(flops, bytes moved) for one case; flops 0 for memory-bound families."""
+    if family == "conv2d":
+        f = shape.flops()
+        return (f if direction == "forward" else 2 * f), 0
+    in_bytes = int(np.prod(shape.x_shape if family == "pool2d" else shape.shape)) * 4
+    out_bytes = sum(int(np.asarray(o).nbytes) for o in outputs)
+    if direction == "forward":
+        return 0, in_bytes + out_bytes
+    return 0, 2 * in_bytes + out_bytes  # reads dy and saved data, writes dx
+
+
+# -- the calls being timed ----------------------------------------------------------------------
+def _conv_params(shape):
+    from pyengine.params import Conv2dParams
+    return Conv2dParams(shape.stride, shape.stride, shape.pad, shape.pad, shape.pad, shape.pad,
+                        shape.dilation, shape.dilation, shape.groups)
+
+
+def _pool_params(shape):
+    from pyengine.params import Pool2dParams
+    return Pool2dParams(shape.kernel, shape.kernel, shape.stride, shape.stride, shape.pad, shape.pad)
+
+
+def pyengine_calls(backend_name, algo, family, shape, a):
+    """{direction: zero-argument callable returning the output arrays} for a pyengine impl."""
+    import pyengine as pe
+    from pyengine.params import LossParams
+
+    b = pe.backends.get(backend_name)
+    if family == "conv2d":
+        p = _conv_params(shape)
+        return {
+            "forward": lambda: (b.conv2d_forward(a["x"], a["w"], None, p, algo),),
+            "backward": lambda: (b.conv2d_backward_data(a["dy"], a["w"], a["x"].shape, p, algo),
+                                 b.conv2d_backward_weight(a["dy"], a["x"], a["w"].shape, p, algo)),
+        }
+    if family == "pool2d":
+        x = a["x"]
+        if shape.kind == "global":
+            y = b.adaptive_avg_pool2d_forward(x, (1, 1))
+            return {"forward": lambda: (b.adaptive_avg_pool2d_forward(x, (1, 1)),),
+                    "backward": lambda: (b.adaptive_avg_pool2d_backward(y, x.shape),)}
+        p = _pool_params(shape)
+        if shape.kind == "max":
+            y, idx = b.max_pool2d_forward(x, p)
+            return {"forward": lambda: b.max_pool2d_forward(x, p),
+                    "backward": lambda: (b.max_pool2d_backward(y, idx, x.shape, p),)}
+        y = b.avg_pool2d_forward(x, p)
+        return {"forward": lambda: (b.avg_pool2d_forward(x, p),),
+                "backward": lambda: (b.avg_pool2d_backward(y, x.shape, p),)}
+    x, dy = a["x"], a["dy"]
+    if shape.op == "cross_entropy":
+        lp = LossParams()
+
+        def fwd_bwd():
+            loss, lse = b.cross_entropy_forward(x, a["target"], None, lp)
+            return (b.cross_entropy_backward(np.ones((), np.float32), x, a["target"], None, lse, lp),)
+
+        return {"forward": lambda: b.cross_entropy_forward(x, a["target"], None, lp)[:1],
+                "forward+backward": fwd_bwd}
+    fwd = getattr(b, shape.op + "_forward")
+    bwd = getattr(b, shape.op + "_backward")
+    y = fwd(x, shape.dim)
+    return {"forward": lambda: (fwd(x, shape.dim),),
+            "backward": lambda: (bwd(y, dy, shape.dim),)}
+
+
+def torch_calls(channels_last, family, shape, a):
+    """{direction: callable} for PyTorch (NCHW, or channels_last where it applies)."""
+    import torch
+    import torch.nn.functional as TF
+
+    def t(arr):
+        v = torch.from_numpy(arr)
+        if channels_last and v.dim() == 4 and v.is_floating_point():
+            v = v.contiguous(memory_format=torch.channels_last)
+        return v
+
+    if family == "conv2d":
+        x, w, dy = t(a["x"]), t(a["w"]), t(a["dy"])
+        st, pd, dl = [shape.stride] * 2, [shape.pad] * 2, [shape.dilation] * 2
+        return {
+            "forward": lambda: (TF.conv2d(x, w, None, st, pd, dl, shape.groups),),
+            "backward": lambda: torch.ops.aten.convolution_backward(
+                dy, x, w, None, st, pd, dl, False, [0, 0], shape.groups, [True, True, False])[:2],
+        }
+    if family == "pool2d":
+        x = t(a["x"])
+        if shape.kind == "global":
+            y = TF.adaptive_avg_pool2d(x, 1)
+            return {"forward": lambda: (TF.adaptive_avg_pool2d(x, 1),),
+                    "backward": lambda: (torch.ops.aten._adaptive_avg_pool2d_backward(y, x),)}
+        k, s, p = [shape.kernel] * 2, [shape.stride] * 2, [shape.pad] * 2
+        if shape.kind == "max":
+            y, idx = TF.max_pool2d(x, k, s, p, return_indices=True)
+            return {"forward": lambda: TF.max_pool2d(x, k, s, p, return_indices=True),
+                    "backward": lambda: (torch.ops.aten.max_pool2d_with_indices_backward(
+                        y, x, k, s, p, [1, 1], False, idx),)}
+        y = TF.avg_pool2d(x, k, s, p)
+        return {"forward": lambda: (TF.avg_pool2d(x, k, s, p),),
+                "backward": lambda: (torch.ops.aten.avg_pool2d_backward(
+                    y, x, k, s, p, False, True, None),)}
+    x, dy = t(a["x"]), t(a["dy"])
+    if shape.op == "cross_entropy":
+        target = torch.from_numpy(a["target"])
+
+        def fwd_bwd():
+            xl = x.detach().requires_grad_(True)
+            return (torch.autograd.grad(TF.cross_entropy(xl, target), xl)[0],)
+
+        return {"forward": lambda: (TF.cross_entropy(x, target),), "forward+backward": fwd_bwd}
+    if shape.op == "softmax":
+        y = torch.softmax(x, shape.dim)
+        return {"forward": lambda: (torch.softmax(x, shape.dim),),
+                "backward": lambda: (torch.ops.aten._softmax_backward_data(dy, y, shape.dim, x.dtype),)}
+    y = torch.log_softmax(x, shape.dim)
+    return {"forward": lambda: (torch.log_softmax(x, shape.dim),),
+            "backward": lambda: (torch.ops.aten._log_softmax_backward_data(dy, y, shape.dim, x.dtype),)}
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _as_numpy(o):
+    return o.detach().contiguous().numpy() if hasattr(o, "detach") else np.asarray(o)
+
+
+def check_outputs(outputs, reference, scale_atol=1e-3):
+    """Max error relative to the reference's magnitude; raises AssertionError when too large."""
+    for o, r in zip(outputs, reference):
+        o, r = _as_numpy(o), np.asarray(r)
+        if o.shape != r.shape:
+            raise AssertionError(f"shape {o.shape} != reference {r.shape}")
+        if o.dtype.kind in "iu":
+            if not np.array_equal(o, r):
+                raise AssertionError("indices differ from the reference")
+            continue
+        tol = scale_atol * max(float(np.abs(r).max(initial=0.0)), 1e-6)
+        err = float(np.abs(o.astype(np.float64) - r).max(initial=0.0))
+        if not err <= tol:
+            raise AssertionError(f"max error {err:.3g} exceeds {tol:.3g}")
+
+
+# -- the worker: one implementation, one family, in its own process ------------------------------
+def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
+    """Validate and time ``impl`` on the named shapes; returns a list of result dicts."""
+    shapes = [s for s in SHAPE_SETS[family] if s.name in shape_names]
+    passes = 2 if impl.startswith("torch") else 1
+    results = {}
+    if impl.startswith("torch"):
+        import torch
+        torch.set_num_threads(threads)
+    for _ in range(passes):
+        for shape in shapes:
+            a = make_inputs(family, shape)
+            if impl.startswith("pe:"):
+                _, backend, algo = impl.split(":")
+                calls = pyengine_calls(backend, algo, family, shape, a)
+            else:
+                calls = torch_calls(impl == "torch_cl", family, shape, a)
+            for direction, fn in calls.items():
+                key = (shape.name, direction)
+                rec = results.setdefault(key, {"family": family, "case": shape.name,
+                                               "direction": direction, "impl": impl,
+                                               "threads": threads, "ms": float("inf")})
+                try:
+                    out = fn()
+                    ref_file = os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz")
+                    if not os.path.exists(ref_file):
+                        ref = _reference(family, shape, a, direction)
+                        np.savez(ref_file, *ref)
+                    with np.load(ref_file) as z:
+                        ref = [z[f"arr_{i}"] for i in range(len(z.files))]
+                    check_outputs(out, ref)
+                    rec["validated"] = True
+                    ms, reps = time_call(fn, min_time=min_time)
+                    if ms < rec["ms"]:
+                        rec.update(ms=ms, repeats=reps)
+                    flops, nbytes = work(family, shape, direction, out)
+                    rec["gflops"] = flops / (rec["ms"] * 1e6) if flops else None
+                    rec["gbps"] = nbytes / (rec["ms"] * 1e6) if nbytes else None
+                except Exception as exc:  # report, never hide: the row shows the error
+                    rec.update(validated=False, error=f"{type(exc).__name__}: {exc}")
+    return list(results.values())
+
+
+def _reference(family, shape, a, direction):
+    """The numpy_ref outputs of one case (computed once per run, cached in ref_dir)."""
+    return [np.asarray(o) for o in pyengine_calls("numpy", "direct", family, shape, a)[direction]()]
+
+
+def measure_ceilings(threads):
+    """{'gflops': best sgemm GFLOP/s at 2048^3 (numpy or torch.mm), 'gbps': copy bandwidth}."""
+    n = 2048
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), np.float32)
+    ms_np, _ = time_call(lambda: np.matmul(a, b, out=out), min_time=0.5)
+    best = 2 * n ** 3 / (ms_np * 1e6)
+    src = "numpy"
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        ms_t, _ = time_call(lambda: torch.mm(ta, tb), min_time=0.5)
+        if 2 * n ** 3 / (ms_t * 1e6) > best:
+            best, src = 2 * n ** 3 / (ms_t * 1e6), "torch.mm"
+    except ImportError:
+        pass
+    big = rng.standard_normal(64 * 2 ** 20 // 4, dtype=np.float32)  # 64 MiB, past every cache
+    dst = np.empty_like(big)
+    ms_c, _ = time_call(lambda: np.copyto(dst, big), min_time=0.5)
+    return {"gflops": best, "gflops_source": src, "gbps": 2 * big.nbytes / (ms_c * 1e6)}
+
+
+def _worker_env(threads):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "PYENGINE_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def _spawn(args, threads):
+    cmd = [sys.executable, "-m", "benchmarks.harness", "--worker"] + args
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env(threads), cwd=root)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def list_implementations(family, with_torch=True):
+    """Every implementation name for a family: pe:<backend>:<algo> pairs, then torch baselines."""
+    import pyengine as pe
+    names = []
+    for op in FAMILY_OPS[family]:
+        for backend, algo in pe.backends.implementations(op):
+            name = f"pe:{backend}:{algo}"
+            if name not in names:
+                names.append(name)
+    names.sort(key=lambda n: n != "pe:numpy:direct")  # the reference first: it fills the cache
+    if with_torch:
+        names += ["torch", "torch_cl"] if family in ("conv2d", "pool2d") else ["torch"]
+    return names
+
+
+def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threads=2,
+        min_time=0.25, progress=None):
+    """Run the harness; returns {'ceilings': ..., 'results': [...]} (each row one case x impl).
+
+    ``impls``: names to keep (default all); ``shapes``: case names to keep (default all).
+    ``progress``: optional callable(str) told before each worker starts.
+    """
+    report = {"threads": threads, "ceilings": None, "results": []}
+    if progress:
+        progress("ceilings")
+    report["ceilings"] = _spawn(["--ceilings", "--threads", str(threads)], threads)
+    with tempfile.TemporaryDirectory(prefix="pyengine-bench-") as ref_dir:
+        for family in families:
+            names = [s.name for s in SHAPE_SETS[family] if shapes is None or s.name in shapes]
+            if not names:
+                continue
+            for impl in list_implementations(family):
+                if impls is not None and impl not in impls and impl != "pe:numpy:direct":
+                    continue
+                if progress:
+                    progress(f"{family} {impl}")
+                rows = _spawn(["--impl", impl, "--family", family, "--shapes", ",".join(names),
+                               "--threads", str(threads), "--ref-dir", ref_dir,
+                               "--min-time", str(min_time)], threads)
+                if impls is not None and impl not in impls:
+                    continue  # ran only to fill the reference cache
+                report["results"].extend(rows)
+    _add_ratios(report)
+    return report
+
+
+def _add_ratios(report):
+    ceil = report["ceilings"]
+    torch_ms = {(r["family"], r["case"], r["direction"]): r["ms"]
+                for r in report["results"] if r["impl"] == "torch" and r.get("validated")}
+    for r in report["results"]:
+        base = torch_ms.get((r["family"], r["case"], r["direction"]))
+        r["speedup_vs_torch"] = base / r["ms"] if base and r.get("validated") else None
+        if r.get("gflops"):
+            r["pct_ceiling"] = 100 * r["gflops"] / ceil["gflops"]
+        elif r.get("gbps"):
+            r["pct_ceiling"] = 100 * r["gbps"] / ceil["gbps"]
+
+
+def format_table(report):
+    """The report as a plain-text table."""
+    c = report["ceilings"]
+    lines = [f"ceilings: {c['gflops']:.0f} GFLOP/s ({c['gflops_source']} 2048^3), "
+             f"{c['gbps']:.1f} GB/s copy; threads={report['threads']}",
+             f"{'family':8} {'case':24} {'direction':16} {'impl':22} {'ms':>9} {'GFLOP/s|GB/s':>13}"
+             f" {'%ceil':>6} {'vs torch':>8}"]
+    for r in report["results"]:
+        if not r.get("validated"):
+            lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
+                         f"FAILED: {r.get('error', '?')[:80]}")
+            continue
+        rate = r.get("gflops") or r.get("gbps") or 0.0
+        unit = "GF" if r.get("gflops") else "GB"
+        ratio = f"{r['speedup_vs_torch']:.2f}x" if r.get("speedup_vs_torch") else "-"
+        lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
+                     f"{r['ms']:9.3f} {rate:10.1f} {unit} {r.get('pct_ceiling', 0):5.1f}% {ratio:>8}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Command line: the runner, or (--worker) one isolated implementation."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--ceilings", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--impl", help=argparse.SUPPRESS)
+    ap.add_argument("--family", help=argparse.SUPPRESS)
+    ap.add_argument("--ref-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--ops", default="conv2d,pool2d,softmax", help="families: conv2d,pool2d,softmax")
+    ap.add_argument("--impls", default=None, help="implementations to keep (comma-separated)")
+    ap.add_argument("--shapes", default=None, help="case names to keep (comma-separated)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-time", type=float, default=0.25, help="seconds of repeats per case")
+    ap.add_argument("--json", default=None, help="write the report here")
+    args = ap.parse_args(argv)
+    if args.worker:
+        if args.ceilings:
+            out = measure_ceilings(args.threads)
+        else:
+            out = run_worker(args.impl, args.family, args.shapes.split(","), args.threads,
+                             args.ref_dir, args.min_time)
+        print(json.dumps(out))
+        return 0
+    report = run(tuple(args.ops.split(",")), args.impls.split(",") if args.impls else None,
+                 args.shapes.split(",") if args.shapes else None, args.threads, args.min_time,
+                 progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True))
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
