@@ -136,8 +136,9 @@ class Backend:
     # -- pooling -------------------------------------------------------------------------------
     def max_pool2d_forward(self, x, p):
         """(y, indices) for x (N,C,H,W). indices int64: flat position h*W + w of the maximum in
-        the unpadded plane; the first maximum in row-major window order wins; NaN propagates
-        (a NaN is the maximum, its first occurrence wins)."""
+        the unpadded plane; the first maximum in row-major window order wins ties; NaN propagates
+        (a tap replaces the running maximum when it is greater or NaN, so the last NaN wins, as
+        in PyTorch)."""
         raise NotImplementedError
 
     def max_pool2d_backward(self, dy, indices, x_shape, p):
