@@ -15,11 +15,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import backends
-from .autograd import enable_grad, is_grad_enabled, no_grad
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import get_backend, set_backend, use_backend
 from .random import manual_seed
 from .tensor import Tensor, cat, stack, tensor
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack,  # noqa: E402
+                       from_numpy, full, full_like, ones, ones_like, rand, rand_like,
+                       randint, randn, randn_like, zeros, zeros_like)
+from .device import is_cuda_available  # noqa: E402
 from . import functional  # noqa: E402  (needs Tensor)
+from . import data  # noqa: E402
+from .serialization import load, save  # noqa: E402
+from . import nn, optim, models  # noqa: E402  (built on functional)
 
 __version__ = "0.1.0"
 
@@ -29,9 +36,22 @@ int64 = np.dtype(np.int64)
 float = float32  # noqa: A001  (torch's alias)
 double = float64
 long = int64
+float16 = half = np.dtype(np.float16)
+int32 = np.dtype(np.int32)
+int = int32  # noqa: A001  (torch's alias)
+int16 = short = np.dtype(np.int16)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
+bool = np.dtype(np.bool_)  # noqa: A001  (torch's name)
+complex64 = np.dtype(np.complex64)
+complex128 = np.dtype(np.complex128)
 
 __all__ = [
     "Tensor", "tensor", "cat", "stack", "no_grad", "enable_grad", "is_grad_enabled",
     "backends", "set_backend", "get_backend", "use_backend", "manual_seed", "functional",
     "float32", "float64", "int64",
+    "set_grad_enabled", "is_cuda_available", "zeros", "ones", "full", "empty", "zeros_like",
+    "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",
+    "randn_like", "arange", "eye", "from_numpy", "as_tensor", "from_dlpack",
+    "float16", "half", "int32", "int16", "short", "int8", "uint8", "complex64", "complex128",
 ]
