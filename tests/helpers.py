@@ -47,7 +47,8 @@ def assert_close(actual, expected, atol, rtol, name="result", scale=None):
     nan_a, nan_e = np.isnan(a), np.isnan(e)
     assert np.array_equal(nan_a, nan_e), \
         f"{name}: NaN pattern differs ({int(nan_a.sum())} NaN vs {int(nan_e.sum())} expected)"
-    ok = nan_e | (a == e) | (np.abs(a - e) <= atol + rtol * s)
+    with np.errstate(invalid="ignore"):  # inf - inf: equal infinities pass through a == e
+        ok = nan_e | (a == e) | (np.abs(a - e) <= atol + rtol * s)
     if not ok.all():
         bad = np.argwhere(~ok)[:5]
         lines = [f"  at {tuple(i)}: got {a[tuple(i)]!r}, expected {e[tuple(i)]!r}" for i in bad]
