@@ -242,9 +242,6 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
                 try:
                     out = fn()
                     ref_file = os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz")
-                    if not os.path.exists(ref_file):
-                        ref = _reference(family, shape, a, direction)
-                        np.savez(ref_file, *ref)
                     with np.load(ref_file) as z:
                         ref = [z[f"arr_{i}"] for i in range(len(z.files))]
                     check_outputs(out, ref)
@@ -260,9 +257,14 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
     return list(results.values())
 
 
-def _reference(family, shape, a, direction):
-    """The numpy_ref outputs of one case (computed once per run, cached in ref_dir)."""
-    return [np.asarray(o) for o in pyengine_calls("numpy", "direct", family, shape, a)[direction]()]
+def write_references(family, shape_names, ref_dir):
+    """Compute the numpy_ref outputs of every case once, into ``ref_dir`` (one .npz each)."""
+    for shape in [s for s in SHAPE_SETS[family] if s.name in shape_names]:
+        a = make_inputs(family, shape)
+        for direction, fn in pyengine_calls("numpy", "direct", family, shape, a).items():
+            ref = [np.asarray(o) for o in fn()]
+            np.savez(os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz"), *ref)
+    return []
 
 
 def measure_ceilings(threads):
@@ -316,7 +318,6 @@ def list_implementations(family, with_torch=True):
             name = f"pe:{backend}:{algo}"
             if name not in names:
                 names.append(name)
-    names.sort(key=lambda n: n != "pe:numpy:direct")  # the reference first: it fills the cache
     if with_torch:
         names += ["torch", "torch_cl"] if family in ("conv2d", "pool2d") else ["torch"]
     return names
@@ -338,17 +339,20 @@ def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threa
             names = [s.name for s in SHAPE_SETS[family] if shapes is None or s.name in shapes]
             if not names:
                 continue
+            if progress:
+                progress(f"{family} reference results")
+            _spawn(["--reference", "--family", family, "--shapes", ",".join(names),
+                    "--ref-dir", ref_dir, "--threads", str(threads)], threads)
             for impl in list_implementations(family):
-                if impls is not None and impl not in impls and impl != "pe:numpy:direct":
+                if impls is not None and not any(impl == i or impl.startswith(i + ":")
+                                                 for i in impls):
                     continue
                 if progress:
                     progress(f"{family} {impl}")
-                rows = _spawn(["--impl", impl, "--family", family, "--shapes", ",".join(names),
-                               "--threads", str(threads), "--ref-dir", ref_dir,
-                               "--min-time", str(min_time)], threads)
-                if impls is not None and impl not in impls:
-                    continue  # ran only to fill the reference cache
-                report["results"].extend(rows)
+                report["results"].extend(_spawn(
+                    ["--impl", impl, "--family", family, "--shapes", ",".join(names),
+                     "--threads", str(threads), "--ref-dir", ref_dir,
+                     "--min-time", str(min_time)], threads))
     _add_ratios(report)
     return report
 
@@ -386,11 +390,51 @@ def format_table(report):
     return "\n".join(lines)
 
 
+QUICK_SHAPES = ("mnist_c2", "res_c4", "pointwise", "max2x2", "global", "softmax_4096x1000",
+                "cross_entropy_4096x1000")
+
+
+def quick_implementations():
+    """The backend that ``auto`` runs on host tensors (first available of cpu, numba, numpy)
+    with all its algorithms, and PyTorch NCHW."""
+    import pyengine as pe
+    best = next(n for n in ("cpu", "numba", "numpy") if n in pe.backends.available())
+    return [f"pe:{best}", "torch"]
+
+
+def format_summary(report):
+    """One line per case and direction: our best algorithm vs PyTorch."""
+    best = {}
+    for r in report["results"]:
+        if r["impl"].startswith("pe:") and r.get("validated"):
+            key = (r["case"], r["direction"])
+            if key not in best or r["ms"] < best[key]["ms"]:
+                best[key] = r
+    c = report["ceilings"]
+    lines = [f"benchmark summary ({report['threads']} threads; ceilings {c['gflops']:.0f} GFLOP/s,"
+             f" {c['gbps']:.1f} GB/s)",
+             f"  {'case':26} {'direction':16} {'ours':24} {'ms':>8} {'torch ms':>9} {'speed-up':>8}"]
+    torch_ms = {(r["case"], r["direction"]): r["ms"] for r in report["results"]
+                if r["impl"] == "torch" and r.get("validated")}
+    for (case, direction), r in best.items():
+        t = torch_ms.get((case, direction))
+        ratio = f"{t / r['ms']:.2f}x" if t else "-"
+        lines.append(f"  {case:26} {direction:16} {r['impl']:24} {r['ms']:8.3f} "
+                     f"{(t if t else float('nan')):9.3f} {ratio:>8}")
+    failed = [r for r in report["results"] if not r.get("validated")]
+    for r in failed:
+        lines.append(f"  FAILED {r['impl']} {r['case']} {r['direction']}: {r.get('error')}")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     """Command line: the runner, or (--worker) one isolated implementation."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--ceilings", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true",
+                    help="a short summary: a few cases, the fastest backend vs PyTorch")
     ap.add_argument("--impl", help=argparse.SUPPRESS)
     ap.add_argument("--family", help=argparse.SUPPRESS)
     ap.add_argument("--ref-dir", help=argparse.SUPPRESS)
@@ -404,15 +448,23 @@ def main(argv=None):
     if args.worker:
         if args.ceilings:
             out = measure_ceilings(args.threads)
+        elif args.reference:
+            out = write_references(args.family, args.shapes.split(","), args.ref_dir)
         else:
             out = run_worker(args.impl, args.family, args.shapes.split(","), args.threads,
                              args.ref_dir, args.min_time)
         print(json.dumps(out))
         return 0
-    report = run(tuple(args.ops.split(",")), args.impls.split(",") if args.impls else None,
-                 args.shapes.split(",") if args.shapes else None, args.threads, args.min_time,
-                 progress=lambda s: print(f"... {s}", file=sys.stderr, flush=True))
-    print(format_table(report))
+    progress = lambda s: print(f"... {s}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.quick:
+        report = run(("conv2d", "pool2d", "softmax"), quick_implementations(), QUICK_SHAPES,
+                     args.threads, min_time=0.1, progress=progress)
+        print(format_summary(report))
+    else:
+        report = run(tuple(args.ops.split(",")), args.impls.split(",") if args.impls else None,
+                     args.shapes.split(",") if args.shapes else None, args.threads,
+                     args.min_time, progress=progress)
+        print(format_table(report))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)
