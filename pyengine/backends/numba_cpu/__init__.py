@@ -1,0 +1,1 @@
+"""placeholder while the numba backend is written"""
