@@ -21,6 +21,8 @@
 #include "cpu/build_info.h"
 #include "cpu/parallel.h"
 #include "cpu/softmax.h"
+#include "bindings/checks.h"
+#include "bindings/cpu_bindings.h"
 
 namespace py = pybind11;
 using pyengine::Conv2dParams;
@@ -28,43 +30,7 @@ using pyengine::Pool2dParams;
 
 namespace {
 
-using FloatArray = py::array_t<float, py::array::c_style>;
-
-std::string describe(const py::array& a) {
-  return py::str("{} array of shape {}").format(a.dtype(), a.attr("shape")).cast<std::string>();
-}
-
-// `a` as a C-contiguous float32 array, or TypeError (dtype) / ValueError (layout, read-only).
-FloatArray float32_array(const py::array& a, const char* fn, const char* name, bool output) {
-  if (!py::isinstance<py::array_t<float>>(a))
-    throw py::type_error(std::string(fn) + ": " + name + " must be a float32 array, got a " +
-                         describe(a));
-  if (!(a.flags() & py::array::c_style))
-    throw py::value_error(std::string(fn) + ": " + name +
-                          " must be C-contiguous (pass np.ascontiguousarray), got a strided " +
-                          describe(a));
-  if (output && !a.writeable())
-    throw py::value_error(std::string(fn) + ": " + name + " must be writeable");
-  return py::reinterpret_borrow<FloatArray>(a);
-}
-
-void check_same_shape(const py::array& a, const py::array& b, const char* fn, const char* na,
-                      const char* nb) {
-  bool same = a.ndim() == b.ndim();
-  for (py::ssize_t k = 0; same && k < a.ndim(); ++k) same = a.shape(k) == b.shape(k);
-  if (!same)
-    throw py::value_error(std::string(fn) + ": " + na + " is a " + describe(a) + " but " + nb +
-                          " is a " + describe(b) + "; they must have the same shape");
-}
-
-void check_no_overlap(const FloatArray& out, const FloatArray& in, const char* fn,
-                      const char* nout, const char* nin) {
-  const char* o = reinterpret_cast<const char*>(out.data());
-  const char* i = reinterpret_cast<const char*>(in.data());
-  const py::ssize_t bytes = out.nbytes();
-  if (bytes > 0 && in.nbytes() > 0 && o < i + in.nbytes() && i < o + bytes)
-    throw py::value_error(std::string(fn) + ": " + nout + " must not overlap " + nin);
-}
+using namespace pyengine::bindings;
 
 struct SoftmaxView {
   int64_t B = 1, D = 1, I = 1;
@@ -203,6 +169,14 @@ py::dict build_info_dict() {
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "pyengine's native CPU kernels (float32). Use through pyengine.backends, whose "
             "'cpu' backend allocates the outputs; these functions fill them.";
+
+  // ---- op families bound in their own files (csrc/bindings/cpu_<family>.cpp) -------------
+  bind_conv2d(m);
+  bind_linear(m);
+  bind_pool2d(m);
+  bind_loss(m);
+  bind_batch_norm(m);
+  bind_activation(m);
 
   // ---- softmax family ---------------------------------------------------------------------
   m.def("softmax_forward", [](const py::array& x, const py::array& out, int64_t dim) {
