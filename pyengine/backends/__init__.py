@@ -39,10 +39,20 @@ def _register_all() -> None:
             _registry["cpu"] = NativeCpuBackend()
         except ImportError as exc:  # absent or broken build: degrade, say why once
             _unavailable["cpu"] = f"pyengine._cpu could not be imported ({exc})"
+    if os.environ.get("PYENGINE_DISABLE_NUMBA", "0") not in ("", "0"):
+        _unavailable["numba"] = "disabled by PYENGINE_DISABLE_NUMBA=1"
+    else:
+        try:
+            from .numba_cpu import NumbaBackend
+            _registry["numba"] = NumbaBackend()
+        except Exception as exc:  # absent (ImportError) or broken numba install: degrade
+            _unavailable["numba"] = f"numba could not be imported ({type(exc).__name__}: {exc})"
     if "cpu" in _unavailable:
+        fallback = ("auto runs the numba backend instead (slower)" if "numba" in _registry else
+                    f"numba is unavailable too ({_unavailable['numba']}), so auto runs the "
+                    "numpy reference (much slower)")
         warnings.warn(f"pyengine: native CPU backend unavailable: {_unavailable['cpu']}; "
-                      "running on the Python backends (slower).", RuntimeWarning, stacklevel=3)
-    _unavailable.setdefault("numba", "not implemented yet (issue: numba backend)")
+                      f"{fallback}.", RuntimeWarning, stacklevel=3)
     _unavailable.setdefault("cuda_emu", "not implemented yet (issue: CUDA kernels and emulator)")
     _unavailable.setdefault("cuda", "not implemented yet (issue: CUDA kernels)")
 
@@ -99,8 +109,13 @@ def resolve(op: str, dtype, device: str = "cpu") -> Backend:
     """The backend that runs ``op`` (an OPS key or a kernel name) for ``dtype`` on ``device``."""
     order = AUTO_ORDER.get(device, ("numpy",))
     chosen = _current.get()
-    if chosen != "auto" and chosen in order:
-        order = (chosen,) + tuple(n for n in order if n != chosen)
+    if chosen != "auto":
+        # A backend chosen by name runs first wherever its arrays live with this device's:
+        # host backends (numpy, numba, cpu, cuda_emu) serve host devices, cuda serves cuda.
+        host_device = device != "cuda"
+        backend = _registry.get(chosen)
+        if backend is not None and (backend.array_kind == "host") == host_device:
+            order = (chosen,) + tuple(n for n in order if n != chosen)
     for name in order:
         backend = _registry.get(name)
         if backend is not None and backend.supports(op, dtype):
