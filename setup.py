@@ -27,11 +27,19 @@ ROOT = Path(__file__).resolve().parent
 
 
 class CMakeExtension(Extension):
-    """An extension whose sources CMake knows; setuptools only needs its dotted name."""
+    """An extension whose sources CMake knows; setuptools only needs its dotted name.
 
-    def __init__(self, name: str, sourcedir: Path = ROOT):
-        super().__init__(name, sources=[])
+    One CMake build makes every module; the first extension runs it, the others (``by_cmake``)
+    only name a module that build leaves in the same directory, so that setuptools copies it
+    too (editable installs copy the declared extensions only). ``optional``: a module CMake may
+    skip (pyengine._cuda without nvcc).
+    """
+
+    def __init__(self, name: str, sourcedir: Path = ROOT, by_cmake: bool = False,
+                 optional: bool = False):
+        super().__init__(name, sources=[], optional=optional)
         self.sourcedir = os.fspath(Path(sourcedir).resolve())
+        self.by_cmake = by_cmake
 
 
 def _pybind11_cmake_dir() -> str:
@@ -77,6 +85,8 @@ class CMakeBuild(build_ext):
     def build_extension(self, ext: Extension) -> None:
         if not isinstance(ext, CMakeExtension):
             return super().build_extension(ext)
+        if ext.by_cmake:  # made by the CMake build of the first extension
+            return None
         # get_ext_fullpath gives build/lib.../pyengine/_cpu....so; setuptools copies it into the
         # source tree for editable installs (build_ext.inplace).
         ext_fullpath = Path.cwd() / self.get_ext_fullpath(ext.name)
@@ -119,7 +129,11 @@ class CMakeBuild(build_ext):
 SKIP_NATIVE = os.environ.get("PYENGINE_SKIP_NATIVE", "0") not in ("", "0")
 
 setup(
-    ext_modules=[] if SKIP_NATIVE else [CMakeExtension("pyengine._cpu")],
+    ext_modules=[] if SKIP_NATIVE else [
+        CMakeExtension("pyengine._cpu"),
+        CMakeExtension("pyengine._cuda_emu", by_cmake=True),   # CUDA kernels on the emulator
+        CMakeExtension("pyengine._cuda", by_cmake=True, optional=True),  # nvcc: when found
+    ],
     cmdclass={"build_ext": CMakeBuild},
     zip_safe=False,
 )

@@ -54,4 +54,29 @@ inline void check_no_overlap(const FloatArray& out, const FloatArray& in, const 
     throw py::value_error(std::string(fn) + ": " + nout + " must not overlap " + nin);
 }
 
+using Int64Array = py::array_t<int64_t, py::array::c_style>;
+
+// `a` as a C-contiguous int64 array (indices, class targets), or TypeError / ValueError.
+inline Int64Array int64_array(const py::array& a, const char* fn, const char* name, bool output) {
+  if (!py::isinstance<py::array_t<int64_t>>(a))
+    throw py::type_error(std::string(fn) + ": " + name + " must be an int64 array, got a " +
+                         describe(a));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(fn) + ": " + name +
+                          " must be C-contiguous (pass np.ascontiguousarray), got a strided " +
+                          describe(a));
+  if (output && !a.writeable())
+    throw py::value_error(std::string(fn) + ": " + name + " must be writeable");
+  return py::reinterpret_borrow<Int64Array>(a);
+}
+
+// check_no_overlap for arrays of any dtype (an int64 output next to float inputs, ...).
+inline void check_disjoint(const py::array& out, const py::array& in, const char* fn,
+                           const char* nout, const char* nin) {
+  const char* o = static_cast<const char*>(out.data());
+  const char* i = static_cast<const char*>(in.data());
+  if (out.nbytes() > 0 && in.nbytes() > 0 && o < i + in.nbytes() && i < o + out.nbytes())
+    throw py::value_error(std::string(fn) + ": " + nout + " must not overlap " + nin);
+}
+
 }  // namespace pyengine::bindings

@@ -19,6 +19,7 @@
 
 #include "common/params.h"
 #include "cpu/build_info.h"
+#include "cpu/isa.h"
 #include "cpu/parallel.h"
 #include "cpu/softmax.h"
 #include "bindings/checks.h"
@@ -154,7 +155,7 @@ py::dict build_info_dict() {
                           std::to_string(PYBIND11_VERSION_MINOR) + "." +
                           std::to_string(PYBIND11_VERSION_PATCH);
   d["isa_paths"] = info.isa_paths;
-  d["isa"] = "baseline";  // the path the kernels run: only one exists so far
+  d["isa"] = pyengine::cpu::isa_name(pyengine::cpu::active_isa());  // the path that runs
   py::dict features;
   for (const auto& f : pyengine::cpu::cpu_features()) features[py::str(f.first)] = f.second;
   d["cpu_features"] = features;
@@ -169,6 +170,16 @@ py::dict build_info_dict() {
 PYBIND11_MODULE(_cpu, m) {
   m.doc() = "pyengine's native CPU kernels (float32). Use through pyengine.backends, whose "
             "'cpu' backend allocates the outputs; these functions fill them.";
+
+  // The ISA path, chosen once (PYENGINE_ISA may force one): a path this CPU or build lacks
+  // fails the import with a message naming it, rather than running another path silently.
+  try {
+    pyengine::cpu::select_isa_from_env();
+  } catch (const std::runtime_error& e) {
+    throw py::import_error(e.what());
+  }
+  m.def("isa", [] { return pyengine::cpu::isa_name(pyengine::cpu::active_isa()); },
+        "The ISA path the kernels run: 'baseline', 'avx2' or 'avx512' (PYENGINE_ISA forces one).");
 
   // ---- op families bound in their own files (csrc/bindings/cpu_<family>.cpp) -------------
   bind_conv2d(m);

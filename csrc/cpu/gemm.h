@@ -2,6 +2,11 @@
 // Everything that multiplies matrices on the CPU goes through here: linear, im2col/implicit-GEMM
 // convolution, the 1x1 path, Winograd's batched products.
 //
+// Implementation: gemm.cpp (public entry points, ISA dispatch), gemm_impl.inc (the blocked
+// algorithm, compiled once per ISA path), gemm_simd.h (vector type, micro-kernels, packing).
+// Numerics: float32 products accumulated in float32 along K in a fixed order (FMA on the AVX2
+// and AVX-512 paths), so results are bitwise reproducible for a given ISA path.
+//
 // Shape letters: C (M x N) = op(A) (M x K) * op(B) (K x N), row-major, leading dimensions in
 // elements. op(X) is X or its transpose (trans_* = true: the array holds the K x M / N x K
 // matrix with that leading dimension).
@@ -30,5 +35,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                   int64_t ldc, const GemmEpilogue& epilogue = GemmEpilogue());
+
+// out[j] = sum over i < m of a[i*n + j] (a row-major m x n; m may be 0): the bias gradient
+// of linear. Rows are added in order, so the result does not depend on the thread count.
+void sum_rows(float* out, const float* a, int64_t m, int64_t n);
+
+// The register tile (MR rows x NR columns of C) of the active ISA path.
+void gemm_register_tile(int* mr, int* nr);
 
 }  // namespace pyengine::cpu

@@ -53,8 +53,17 @@ def _register_all() -> None:
                     "numpy reference (much slower)")
         warnings.warn(f"pyengine: native CPU backend unavailable: {_unavailable['cpu']}; "
                       f"{fallback}.", RuntimeWarning, stacklevel=3)
-    _unavailable.setdefault("cuda_emu", "not implemented yet (issue: CUDA kernels and emulator)")
-    _unavailable.setdefault("cuda", "not implemented yet (issue: CUDA kernels)")
+    try:
+        from .cuda_emu import CudaEmuBackend
+        _registry["cuda_emu"] = CudaEmuBackend()
+    except ImportError as exc:  # absent or stale build: say why, run everything else
+        _unavailable["cuda_emu"] = f"pyengine._cuda_emu could not be imported ({exc})"
+    from .cuda import probe as probe_cuda
+    cuda_backend, reason = probe_cuda()  # never raises: a reason when CUDA cannot run here
+    if cuda_backend is not None:
+        _registry["cuda"] = cuda_backend
+    else:
+        _unavailable["cuda"] = reason
 
 
 def available() -> list[str]:

@@ -250,14 +250,17 @@ def _pointwise_slope(d, kind, beta):
     return d / beta
 
 
+# The element-wise kernels work on fixed blocks of BLOCK elements, one task each, through 1-d
+# slices (loop indices from 0 spare numba's negative-index test).
 @pjit
 def _pointwise_none(x, t, kind, beta, out):
     """out[e] = loss of x[e] - t[e] (cast to out's dtype)."""
     E = x.shape[0]
-    nb = (E + BLOCK - 1) // BLOCK
-    for b in prange(nb):
-        for e in range(b * BLOCK, min(E, (b + 1) * BLOCK)):
-            out[e] = _pointwise(np.float64(x[e]) - np.float64(t[e]), kind, beta)
+    for b in prange((E + BLOCK - 1) // BLOCK):
+        lo, hi = b * BLOCK, min(E, (b + 1) * BLOCK)
+        xs, ts, os_ = x[lo:hi], t[lo:hi], out[lo:hi]
+        for e in range(hi - lo):
+            os_[e] = _pointwise(np.float64(xs[e]) - np.float64(ts[e]), kind, beta)
 
 
 @pjit
@@ -265,11 +268,12 @@ def _pointwise_partials(x, t, kind, beta, partial):
     """partial[b] = float64 sum of the losses in block b: the blocks are fixed, so the final
     serial sum of the partials does not depend on the thread count."""
     E = x.shape[0]
-    nb = partial.shape[0]
-    for b in prange(nb):
+    for b in prange(partial.shape[0]):
+        lo, hi = b * BLOCK, min(E, (b + 1) * BLOCK)
+        xs, ts = x[lo:hi], t[lo:hi]
         s = 0.0
-        for e in range(b * BLOCK, min(E, (b + 1) * BLOCK)):
-            s += _pointwise(np.float64(x[e]) - np.float64(t[e]), kind, beta)
+        for e in range(hi - lo):
+            s += _pointwise(np.float64(xs[e]) - np.float64(ts[e]), kind, beta)
         partial[b] = s
 
 
@@ -278,12 +282,14 @@ def _pointwise_backward(dloss, per_element, denominator, x, t, kind, beta, dx):
     """dx[e] = slope(x[e] - t[e]) * upstream; upstream = dloss[e] ('none') or
     dloss[0] / denominator (denominator 1 for 'sum', the element count for 'mean')."""
     E = x.shape[0]
-    nb = (E + BLOCK - 1) // BLOCK
     g0 = np.float64(dloss[0]) / denominator
-    for b in prange(nb):
-        for e in range(b * BLOCK, min(E, (b + 1) * BLOCK)):
-            g = np.float64(dloss[e]) if per_element else g0
-            dx[e] = _pointwise_slope(np.float64(x[e]) - np.float64(t[e]), kind, beta) * g
+    for b in prange((E + BLOCK - 1) // BLOCK):
+        lo, hi = b * BLOCK, min(E, (b + 1) * BLOCK)
+        xs, ts, ds = x[lo:hi], t[lo:hi], dx[lo:hi]
+        gs = dloss[lo:hi] if per_element else dloss[0:1]
+        for e in range(hi - lo):
+            g = np.float64(gs[e]) if per_element else g0
+            ds[e] = _pointwise_slope(np.float64(xs[e]) - np.float64(ts[e]), kind, beta) * g
 
 
 # -- kernels of the interface --------------------------------------------------------------

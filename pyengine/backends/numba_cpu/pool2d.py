@@ -8,11 +8,13 @@ Same coordinates and rules as numpy_ref/pool2d.py: output row ``i`` starts at in
 taps in row-major order, keeps the first maximum, lets a NaN replace the running maximum (the
 last NaN wins) and never lets padding win; indices are flat ``h*W + w`` in the unpadded plane.
 
-Every backward is a gather: one task per input row, each input element summing what it receives
-from the windows that contain it, in the order the reference adds them, so there are no races
-and the results are bitwise reproducible. Which window a tap of a given input position belongs
-to comes from a small (size, taps) table built once per call (:func:`_tap_windows`), which
-keeps integer division out of the inner loops.
+Every backward is a gather: one parallel task per input row, which owns that row of dx and
+sums into it what it receives from the windows covering it, in the order the reference adds
+those terms. No two tasks write the same element (no atomics, no races), and the results are
+bitwise reproducible whatever the thread count. Which window row covers input row h through
+tap r comes from a small (H, R) table built once per call (:func:`_tap_windows`), which keeps
+integer division out of the loops. Forward kernels run one task per output row and apply one
+kernel tap to the whole row at a time, so their inner loops are unit-stride and vectorise.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ..base import new_output
-from ._common import jit, like, pjit, threaded
+from ._common import jit, like, pjit, threaded, valid_range
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -68,10 +70,60 @@ def _avg_divisors(h, w, out_h, out_w, geom, count_include_pad, divisor_override)
     return div
 
 
+# Tap helpers: each applies one kernel tap (r, s) to a whole output row, on 1-d contiguous
+# slices (indexing the 3-d arrays inside the parallel loops kept LLVM from vectorising).
+# Indices go through np.uintp once valid_range (or an explicit test) has proved them in
+# bounds: numba then drops its negative-index wraparound select, which blocks vectorisation.
+@jit(inline="always")
+def _sum_tap(xrow, yrow, j0, j1, sw, off):
+    """yrow[j] += xrow[j*sw + off] for j in [j0, j1)."""
+    for j in range(j0, j1):
+        yrow[np.uintp(j)] += xrow[np.uintp(j * sw + off)]
+
+
+@jit(inline="always")
+def _spread_tap(grow, out, j0, j1, sw, off):
+    """out[j*sw + off] += grow[j] for j in [j0, j1)."""
+    for j in range(j0, j1):
+        out[np.uintp(j * sw + off)] += grow[np.uintp(j)]
+
+
+@jit(inline="always")
+def _gather_winners(irow, grow, out, base):
+    """out[k] += grow[j] for the windows j of one output row whose maximum is input position
+    base + k of this row (k in [0, len(out))), in increasing j."""
+    W = out.shape[0]
+    for j in range(irow.shape[0]):
+        k = irow[j] - base
+        if k >= 0 and k < W:
+            out[np.uintp(k)] += grow[j]
+
+
 # -- max pooling ---------------------------------------------------------------------------
+@jit
+def _tap_ranges(out_len, kernel, stride, pad, dilation, size):
+    """(out_len, 2) int64: [first, stop) of the taps of each window that fall inside the input
+    (taps of one window are in range for one contiguous run of indices)."""
+    table = np.zeros((out_len, 2), dtype=np.int64)
+    for i in range(out_len):
+        first = kernel
+        stop = 0
+        for r in range(kernel):
+            h = i * stride - pad + r * dilation
+            if 0 <= h < size:
+                if r < first:
+                    first = r
+                stop = r + 1
+        table[i, 0] = first
+        table[i, 1] = max(stop, first)
+    return table
+
+
 @pjit
-def _max_pool_forward(x, y, idx, geom):
-    """y, idx (NC, P, Q) of x (NC, H, W); one task per output row."""
+def _max_pool_forward(x, y, idx, rr, ss, geom):
+    """y, idx (NC, P, Q) of x (NC, H, W); one task per output row, one window at a time with
+    its running maximum in registers. Taps in row-major order; rr / ss are the in-input tap
+    ranges of each window row / column (_tap_ranges), so padding is never offered."""
     R, S, sh, sw, ph, pw, dh, dw = geom
     NC, H, W = x.shape
     P, Q = y.shape[1], y.shape[2]
@@ -79,49 +131,43 @@ def _max_pool_forward(x, y, idx, geom):
         c = task // P
         i = task - c * P
         plane = x[c]
+        yrow = y[c, i]
+        irow = idx[c, i]
+        r0, r1 = rr[i, 0], rr[i, 1]
         for j in range(Q):
+            s0, s1 = ss[j, 0], ss[j, 1]
             best = like(-np.inf, x)
             arg = -1
-            for r in range(R):
+            for r in range(r0, r1):
                 h = i * sh - ph + r * dh
-                if h < 0 or h >= H:
-                    continue
-                for s in range(S):
+                for s in range(s0, s1):
                     w = j * sw - pw + s * dw
-                    if w < 0 or w >= W:
-                        continue
-                    v = plane[h, w]
+                    v = plane[np.uintp(h), np.uintp(w)]   # in the input: _tap_ranges
                     if arg < 0 or v > best or v != v:
                         best = v
                         arg = h * W + w
-            y[c, i, j] = best
-            idx[c, i, j] = arg
+            yrow[j] = best
+            irow[j] = arg
 
 
 @pjit
-def _max_pool_backward(dy, idx, dx, rows, cols):
-    """dx (NC, H, W): each element sums dy of the windows whose index points at it, in
-    row-major window order (larger tap r or s means a smaller window i or j)."""
+def _max_pool_backward(dy, idx, dx, rows):
+    """dx (NC, H, W), one task per input row h: the row gathers dy of every window whose index
+    points into it. The windows covering row h are rows[h, r] (from tap r); taking r downwards
+    visits them in increasing order, so each element adds its dy in row-major window order
+    (the reference's np.add.at order), with no writes outside the task's row."""
     NC, H, W = dx.shape
-    R, S = rows.shape[1], cols.shape[1]
+    R = rows.shape[1]
     for task in prange(NC * H):
         c = task // H
         h = task - c * H
-        g = dy[c]
-        ix = idx[c]
         out = dx[c, h]
         for w in range(W):
-            target = h * W + w
-            acc = like(0, dx)
-            for r in range(R - 1, -1, -1):
-                i = rows[h, r]
-                if i < 0:
-                    continue
-                for s in range(S - 1, -1, -1):
-                    j = cols[w, s]
-                    if j >= 0 and ix[i, j] == target:
-                        acc += g[i, j]
-            out[w] = acc
+            out[w] = 0
+        for r in range(R - 1, -1, -1):
+            i = rows[h, r]
+            if i >= 0:
+                _gather_winners(idx[c, i], dy[c, i], out, h * W)
 
 
 # -- average pooling -----------------------------------------------------------------------
@@ -135,52 +181,59 @@ def _avg_pool_forward(x, y, div, geom):
     for task in prange(NC * P):
         c = task // P
         i = task - c * P
-        plane = x[c]
+        yrow = y[c, i]
         for j in range(Q):
-            acc = like(0, x)
-            for r in range(R):
-                h = i * sh - ph + r * dh
-                if h < 0 or h >= H:
-                    continue
-                for s in range(S):
-                    w = j * sw - pw + s * dw
-                    if 0 <= w < W:
-                        acc += plane[h, w]
-            y[c, i, j] = acc / like(div[i, j], x)
+            yrow[j] = 0
+        for r in range(R):
+            h = i * sh - ph + r * dh
+            if h < 0 or h >= H:
+                continue
+            xrow = x[c, h]
+            for s in range(S):
+                off = s * dw - pw
+                j0, j1 = valid_range(Q, sw, off, W)
+                _sum_tap(xrow, yrow, j0, j1, sw, off)
+        drow = div[i]
+        for j in range(Q):
+            yrow[j] = yrow[j] / like(drow[j], x)
 
 
 @pjit
 def _scale_by_divisor(dy, div, g):
     """g (NC, P, Q) = dy / div in dy's dtype (the reference divides before spreading)."""
     NC, P, Q = dy.shape
-    for c in prange(NC):
-        for i in range(P):
-            for j in range(Q):
-                g[c, i, j] = dy[c, i, j] / like(div[i, j], dy)
+    for task in prange(NC * P):
+        c = task // P
+        i = task - c * P
+        src = dy[c, i]
+        dst = g[c, i]
+        drow = div[i]
+        for j in range(Q):
+            dst[j] = src[j] / like(drow[j], dy)
 
 
 @pjit
-def _avg_pool_backward(g, dx, rows, cols):
-    """dx (NC, H, W): each element sums g of the windows that contain it, tap by tap in
-    row-major order (the order in which the reference adds whole taps)."""
+def _avg_pool_backward(g, dx, rows, geom):
+    """dx (NC, H, W), one task per input row: each element adds g of the windows containing
+    it, tap (r, s) by tap in row-major order (the order in which the reference adds taps)."""
+    R, S, sh, sw, ph, pw, dh, dw = geom
     NC, H, W = dx.shape
-    R, S = rows.shape[1], cols.shape[1]
+    Q = g.shape[2]
     for task in prange(NC * H):
         c = task // H
         h = task - c * H
-        gc = g[c]
         out = dx[c, h]
         for w in range(W):
-            acc = like(0, dx)
-            for r in range(R):
-                i = rows[h, r]
-                if i < 0:
-                    continue
-                for s in range(S):
-                    j = cols[w, s]
-                    if j >= 0:
-                        acc += gc[i, j]
-            out[w] = acc
+            out[w] = 0
+        for r in range(R):
+            i = rows[h, r]
+            if i < 0:
+                continue
+            grow = g[c, i]
+            for s in range(S):
+                off = s * dw - pw
+                j0, j1 = valid_range(Q, sw, off, W)
+                _spread_tap(grow, out, j0, j1, sw, off)
 
 
 # -- max unpooling -------------------------------------------------------------------------
@@ -224,65 +277,43 @@ def _adaptive_forward(x, y, h0, h1, w0, w1):
             y[c, i, j] = acc / ((h1[i] - h0[i]) * (w1[j] - w0[j]))
 
 
-@pjit
-def _adaptive_scale(dy, g, h0, h1, w0, w1):
-    """g (NC, P, Q) = dy / window area, in dy's dtype (as the reference)."""
-    NC, P, Q = dy.shape
-    for c in prange(NC):
-        for i in range(P):
-            for j in range(Q):
-                g[c, i, j] = dy[c, i, j] / like((h1[i] - h0[i]) * (w1[j] - w0[j]), dy)
-
-
-@jit
-def _covering(size, start, end):
-    """(size, 2) int64: the range [first, last + 1) of the adaptive windows containing each
-    position (starts and ends both grow with the window index, so it is one range)."""
-    out_len = start.shape[0]
-    table = np.zeros((size, 2), dtype=np.int64)
-    for h in range(size):
-        first = out_len
-        stop = 0
-        for i in range(out_len):
-            if start[i] <= h < end[i]:
-                if i < first:
-                    first = i
-                stop = i + 1
-        table[h, 0] = first
-        table[h, 1] = max(stop, first)
-    return table
+PLANES = 16   # planes per task of the adaptive backward (one row buffer serves them all)
 
 
 @pjit
-def _adaptive_backward(g, dx, hcov, wcov):
-    """dx (NC, H, W): each element sums g over the windows covering it, columns first within a
-    window row, then window rows (the reference's order)."""
+def _adaptive_backward(dy, dx, h0, h1, w0, w1):
+    """dx (NC, H, W). For each window row i in order: spread dy[i, j] / area over the columns
+    of window j (j in order) into a row buffer, then add the buffer to every input row the
+    window row covers. Each element thus receives its terms in the reference's order (columns
+    first, then window rows). One task per block of PLANES planes, which it alone writes."""
     NC, H, W = dx.shape
-    for task in prange(NC * H):
-        c = task // H
-        h = task - c * H
-        gc = g[c]
-        out = dx[c, h]
-        for w in range(W):
-            acc = like(0, dx)
-            for i in range(hcov[h, 0], hcov[h, 1]):
-                row = like(0, dx)
-                for j in range(wcov[w, 0], wcov[w, 1]):
-                    row += gc[i, j]
-                acc += row
-            out[w] = acc
+    P, Q = dy.shape[1], dy.shape[2]
+    for blk in prange((NC + PLANES - 1) // PLANES):
+        spread = np.empty(W, dtype=dx.dtype)
+        for c in range(blk * PLANES, min(NC, (blk + 1) * PLANES)):
+            plane = dx[c]
+            for h in range(H):
+                row = plane[h]
+                for w in range(W):
+                    row[w] = 0
+            for i in range(P):
+                for w in range(W):
+                    spread[w] = 0
+                grow = dy[c, i]
+                for j in range(Q):
+                    gj = grow[j] / like((h1[i] - h0[i]) * (w1[j] - w0[j]), dx)
+                    for w in range(w0[j], w1[j]):
+                        spread[np.uintp(w)] += gj
+                for h in range(h0[i], h1[i]):
+                    row = plane[np.uintp(h)]
+                    for w in range(W):
+                        row[w] += spread[w]
 
 
 # -- kernels of the interface --------------------------------------------------------------
 def _geom(p):
     return (p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h,
             p.dilation_w)
-
-
-def _tables(h, w, out_h, out_w, p):
-    rows = _tap_windows(h, out_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h)
-    cols = _tap_windows(w, out_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w)
-    return rows, cols
 
 
 @threaded
@@ -292,8 +323,10 @@ def max_pool2d_forward(x, p):
     out_h, out_w = p.output_hw(h, w)
     y = new_output((n, c, out_h, out_w), x.dtype)
     idx = new_output((n, c, out_h, out_w), np.int64)
+    rr = _tap_ranges(out_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, h)
+    ss = _tap_ranges(out_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, w)
     _max_pool_forward(x.reshape(n * c, h, w), y.reshape(n * c, out_h, out_w),
-                      idx.reshape(n * c, out_h, out_w), _geom(p))
+                      idx.reshape(n * c, out_h, out_w), rr, ss, _geom(p))
     return y, idx
 
 
@@ -303,9 +336,9 @@ def max_pool2d_backward(dy, indices, x_shape, p):
     n, c, h, w = x_shape
     out_h, out_w = dy.shape[2], dy.shape[3]
     dx = new_output(x_shape, dy.dtype)
-    rows, cols = _tables(h, w, out_h, out_w, p)
+    rows = _tap_windows(h, out_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h)
     _max_pool_backward(dy.reshape(n * c, out_h, out_w), indices.reshape(n * c, out_h, out_w),
-                       dx.reshape(n * c, h, w), rows, cols)
+                       dx.reshape(n * c, h, w), rows)
     return dx
 
 
@@ -329,8 +362,8 @@ def avg_pool2d_backward(dy, x_shape, p):
     g = np.empty((n * c, out_h, out_w), dtype=dy.dtype)
     _scale_by_divisor(dy.reshape(n * c, out_h, out_w), div, g)
     dx = new_output(x_shape, dy.dtype)
-    rows, cols = _tables(h, w, out_h, out_w, p)
-    _avg_pool_backward(g, dx.reshape(n * c, h, w), rows, cols)
+    rows = _tap_windows(h, out_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h)
+    _avg_pool_backward(g, dx.reshape(n * c, h, w), rows, _geom(p))
     return dx
 
 
@@ -366,15 +399,29 @@ def adaptive_avg_pool2d_forward(x, out_hw):
     return y
 
 
+@pjit
+def _global_backward(dy, dx):
+    """dx (NC, L) = dy (NC,) / L: the adaptive backward when one window covers the plane (the
+    general kernel computes the same values, bit for bit, with more bookkeeping)."""
+    NC, L = dx.shape
+    for blk in prange((NC + PLANES - 1) // PLANES):
+        for c in range(blk * PLANES, min(NC, (blk + 1) * PLANES)):
+            g = dy[c] / like(L, dx)
+            row = dx[c]
+            for i in range(L):
+                row[i] = g
+
+
 @threaded
 def adaptive_avg_pool2d_backward(dy, x_shape):
     """dx (x_shape): every element of a window receives dy / window area; overlaps add up."""
     n, c, h, w = x_shape
     out_h, out_w = dy.shape[2], dy.shape[3]
+    dx = new_output(x_shape, dy.dtype)
+    if out_h == 1 and out_w == 1:
+        _global_backward(dy.reshape(n * c), dx.reshape(n * c, h * w))
+        return dx
     h0, h1 = _adaptive_bounds(h, out_h)
     w0, w1 = _adaptive_bounds(w, out_w)
-    g = np.empty((n * c, out_h, out_w), dtype=dy.dtype)
-    _adaptive_scale(dy.reshape(n * c, out_h, out_w), g, h0, h1, w0, w1)
-    dx = new_output(x_shape, dy.dtype)
-    _adaptive_backward(g, dx.reshape(n * c, h, w), _covering(h, h0, h1), _covering(w, w0, w1))
+    _adaptive_backward(dy.reshape(n * c, out_h, out_w), dx.reshape(n * c, h, w), h0, h1, w0, w1)
     return dx

@@ -1,0 +1,2 @@
+// The few-input-channel direct kernels (conv_small_c_kernels.h) compiled for the avx2 path.
+#include "cpu/conv_small_c_kernels.h"

@@ -1,0 +1,535 @@
+// The Winograd kernels of one ISA path: included once by winograd.cpp (baseline),
+// winograd_avx2.cpp and winograd_avx512.cpp, each compiling it into its own
+// pyengine::cpu::PYENGINE_ISA_NS. See winograd.h for the problem it solves.
+//
+// Shape letters: N C H W input, K P Q output, m output tile (2 or 4), alpha = m + 2, xi = (a, b)
+// a point of the alpha x alpha transformed tile (xi = a*alpha + b), T tiles. Tile (n, ty, tx)
+// covers output rows ty*m .. ty*m+m-1 and columns tx*m .. tx*m+m-1 of image n; tiles are
+// numbered t = (n*tH + ty)*tW + tx, so a run of consecutive t within one tile row (a segment)
+// reads consecutive, overlapping input windows.
+//
+// The algorithm (Lavin & Gray 2015), Y = A^T [ (G g G^T) .* (B^T d B) ] A per tile, is split as:
+//   U[xi][k][c] = (G w[k,c] G^T)[xi]             weight transform
+//   V[xi][c][t] = (B^T d[c,t] B)[xi]              input transform, d the alpha x alpha window
+//   M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t]   alpha^2 independent GEMMs, the bulk of the work
+//   y[k, tile t] = A^T M[.][k][t] A + bias[k]     output transform
+// The transforms are vectorised across the tiles of a segment (lane = tile), the GEMMs by a
+// register-blocked micro-kernel (kMR output channels x kNR tiles) over packed U panels.
+//
+// Two loop orders, chosen per problem by which operand is larger (see choose_plan):
+//   tile blocks outer  U for all k computed first (shared, read by every block); each thread
+//                      takes blocks of Tb tiles: V, M of the block live in its own buffers
+//                      (sized for L2), so only U streams from the shared cache. Large images.
+//   k groups outer     V for all tiles computed first; each thread takes groups of Kg output
+//                      channels, transforms their weights into its own buffer, and runs them
+//                      against all tiles. Small images with many channels (res_c5: 128 tiles
+//                      against a 16 MB U), where materialising U would cost more than the GEMMs.
+// Every output element is computed by one thread in a fixed order: the result does not depend
+// on the thread count or schedule.
+//
+// Numerics: float32 throughout. F(4x4) multiplies the input by up to 5 and the output by up to
+// 8 in its transforms, so its rounding error is larger than F(2x2)'s; measured against the
+// float64 direct convolution it stays ~40x inside the conv tolerance (see
+// tests/test_native_conv_algos.py for the measurement).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/parallel.h"
+#include "cpu/winograd.h"
+#include "cpu/winograd_simd.h"
+
+namespace pyengine::cpu::PYENGINE_ISA_NS {
+namespace {
+
+using simd::kLanes;
+using simd::Vec;
+
+// Register blocking of the micro-kernel: kMR output channels (broadcast from U) by kNV vectors
+// of tiles (loaded from V). AVX-512 has 32 registers: 8 x 3 = 24 accumulators + 3 V vectors;
+// AVX2 and SSE have 16: 4 x 3 = 12 (+3 +1) and 4 x 2 = 8.
+#if defined(__AVX512F__)
+constexpr int kMR = 8;
+constexpr int kNV = 3;
+#elif defined(__AVX2__)
+constexpr int kMR = 4;
+constexpr int kNV = 3;
+#else
+constexpr int kMR = 4;
+constexpr int kNV = 2;
+#endif
+constexpr int kNR = kNV * kLanes;  // tiles per micro-kernel panel
+
+using simd::Buffer;
+using simd::ceil_div;
+
+// ---- micro-kernel ---------------------------------------------------------------------------
+
+// M[r][0..kNR) = sum over c < C of U[c][r] * V[c][0..kNR), for r < kMR. U: a packed panel
+// (C x kMR), V: rows of ldv floats, M: rows of ldm floats.
+inline void multiply_panel(int64_t C, const float* __restrict U, const float* __restrict V,
+                           int64_t ldv, float* __restrict M, int64_t ldm) {
+  Vec acc[kMR][kNV];
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < kNV; ++j) acc[r][j] = simd::vzero();
+  for (int64_t c = 0; c < C; ++c) {
+    Vec v[kNV];
+#pragma GCC unroll 4
+    for (int j = 0; j < kNV; ++j) v[j] = simd::vload(V + c * ldv + j * kLanes);
+    const float* u = U + c * kMR;
+#pragma GCC unroll 8
+    for (int r = 0; r < kMR; ++r) {
+      const Vec ur = simd::vset1(u[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < kNV; ++j) acc[r][j] = simd::vfma(ur, v[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kMR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < kNV; ++j) simd::vstore(M + r * ldm + j * kLanes, acc[r][j]);
+}
+
+// ---- transforms of kLanes tiles at once, in registers -----------------------------------------
+// Written out rather than as matrix products so that no multiply by 0 or 1 is computed (the
+// compiler may not drop x*0). d, o: arrays of vectors with strides ds, os.
+
+// F(2x2,3x3) B^T: rows (1 0 -1 0) (0 1 1 0) (0 -1 1 0) (0 1 0 -1).
+// F(4x4,3x3) B^T (interpolation points 0, 1, -1, 2, -2, inf):
+//   (4 0 -5 0 1 0) (0 -4 -4 1 1 0) (0 4 -4 -1 1 0) (0 -2 -1 2 1 0) (0 2 -1 -2 1 0) (0 4 0 -5 0 1)
+template <int m>
+inline void input_1d(const Vec* d, int ds, Vec* o, int os) {
+  using namespace simd;
+  if constexpr (m == 2) {
+    o[0] = vsub(d[0], d[2 * ds]);
+    o[os] = vadd(d[ds], d[2 * ds]);
+    o[2 * os] = vsub(d[2 * ds], d[ds]);
+    o[3 * os] = vsub(d[ds], d[3 * ds]);
+  } else {
+    const Vec d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds], d4 = d[4 * ds],
+              d5 = d[5 * ds];
+    const Vec four = vset1(4.0f), five = vset1(-5.0f), two = vset1(2.0f);
+    const Vec a = vsub(d4, d2);
+    const Vec b = vsub(d3, d1);
+    o[0] = vfma(four, d0, vfma(five, d2, d4));
+    o[os] = vsub(vadd(d4, d3), vmul(four, vadd(d1, d2)));
+    o[2 * os] = vfma(four, vsub(d1, d2), vsub(d4, d3));
+    o[3 * os] = vfma(two, b, a);
+    o[4 * os] = vsub(a, vmul(two, b));
+    o[5 * os] = vfma(four, d1, vfma(five, d3, d5));
+  }
+}
+
+// F(2x2,3x3) A^T: rows (1 1 1 0) (0 1 -1 -1).
+// F(4x4,3x3) A^T: rows (1 1 1 1 1 0) (0 1 -1 2 -2 0) (0 1 1 4 4 0) (0 1 -1 8 -8 1).
+template <int m>
+inline void output_1d(const Vec* d, int ds, Vec* o, int os) {
+  using namespace simd;
+  if constexpr (m == 2) {
+    o[0] = vadd(vadd(d[0], d[ds]), d[2 * ds]);
+    o[os] = vsub(vsub(d[ds], d[2 * ds]), d[3 * ds]);
+  } else {
+    const Vec s12 = vadd(d[ds], d[2 * ds]);
+    const Vec m12 = vsub(d[ds], d[2 * ds]);
+    const Vec s34 = vadd(d[3 * ds], d[4 * ds]);
+    const Vec m34 = vsub(d[3 * ds], d[4 * ds]);
+    o[0] = vadd(vadd(d[0], s12), s34);
+    o[os] = vfma(vset1(2.0f), m34, m12);
+    o[2 * os] = vfma(vset1(4.0f), s34, s12);
+    o[3 * os] = vadd(vfma(vset1(8.0f), m34, m12), d[5 * ds]);
+  }
+}
+
+// ---- 1-d weight transforms, one lane per (c, k) pair ---------------------------------------------
+
+// F(2x2,3x3) G: rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1).
+inline void weight_1d_m2(const float* const* d, float* const* o, int64_t n) {
+  const float* __restrict g0 = d[0];
+  const float* __restrict g1 = d[1];
+  const float* __restrict g2 = d[2];
+  float* __restrict o0 = o[0];
+  float* __restrict o1 = o[1];
+  float* __restrict o2 = o[2];
+  float* __restrict o3 = o[3];
+#pragma omp simd
+  for (int64_t t = 0; t < n; ++t) {
+    const float s02 = g0[t] + g2[t];
+    o0[t] = g0[t];
+    o1[t] = 0.5f * (s02 + g1[t]);
+    o2[t] = 0.5f * (s02 - g1[t]);
+    o3[t] = g2[t];
+  }
+}
+
+// F(4x4,3x3) G: rows (1/4 0 0) (-1/6 -1/6 -1/6) (-1/6 1/6 -1/6) (1/24 1/12 1/6)
+// (1/24 -1/12 1/6) (0 0 1).
+inline void weight_1d_m4(const float* const* d, float* const* o, int64_t n) {
+  const float* __restrict g0 = d[0];
+  const float* __restrict g1 = d[1];
+  const float* __restrict g2 = d[2];
+  float* __restrict o0 = o[0];
+  float* __restrict o1 = o[1];
+  float* __restrict o2 = o[2];
+  float* __restrict o3 = o[3];
+  float* __restrict o4 = o[4];
+  float* __restrict o5 = o[5];
+#pragma omp simd
+  for (int64_t t = 0; t < n; ++t) {
+    const float s02 = g0[t] + g2[t];
+    const float q = g0[t] * (1.0f / 24.0f) + g2[t] * (1.0f / 6.0f);
+    o0[t] = 0.25f * g0[t];
+    o1[t] = -(s02 + g1[t]) * (1.0f / 6.0f);
+    o2[t] = -(s02 - g1[t]) * (1.0f / 6.0f);
+    o3[t] = q + g1[t] * (1.0f / 12.0f);
+    o4[t] = q - g1[t] * (1.0f / 12.0f);
+    o5[t] = g2[t];
+  }
+}
+
+// ---- the plan ---------------------------------------------------------------------------------
+
+struct Plan {
+  int alpha = 4, xis = 16;
+  int64_t tH = 0, tW = 0, T = 0;  // tiles per column, per row, in all
+  int64_t Kpad = 0;               // K rounded up to kMR
+  bool k_outer = false;
+  int64_t Tb = 0;  // tiles per block: a multiple of kNR (k-outer: one block of all tiles)
+  int64_t Kb = 0;  // output channels per group: a multiple of kMR
+};
+
+Plan choose_plan(const WinogradProblem& pb, int threads) {
+  Plan pl;
+  pl.alpha = pb.m + 2;
+  pl.xis = pl.alpha * pl.alpha;
+  pl.tH = ceil_div(pb.P, pb.m);
+  pl.tW = ceil_div(pb.Q, pb.m);
+  pl.T = pb.N * pl.tH * pl.tW;
+  pl.Kpad = ceil_div(pb.K, kMR) * kMR;
+  const int64_t Tall = ceil_div(pl.T, kNR) * kNR;
+  const double u_bytes = 4.0 * pl.xis * pl.Kpad * pb.C;
+  const double v_bytes = 4.0 * pl.xis * pb.C * Tall;
+  // k-outer when U is the larger operand (few tiles, many channels) and all of V stays in the
+  // shared cache. PYENGINE_WINOGRAD_ORDER=tiles|k forces an order (the tests cover both on
+  // small shapes).
+  pl.k_outer = u_bytes > v_bytes && v_bytes <= 8.0 * (1 << 20);
+  if (const char* order = std::getenv("PYENGINE_WINOGRAD_ORDER")) {
+    if (std::strcmp(order, "tiles") == 0) pl.k_outer = false;
+    if (std::strcmp(order, "k") == 0) pl.k_outer = true;
+  }
+  const int64_t nkb = pl.Kpad / kMR;
+  if (pl.k_outer) {
+    pl.Tb = Tall;
+    // A group's U (xis x Kb x C) within about 1 MiB and its M (xis x Kb x Tb) within 512 KiB;
+    // enough groups to share out.
+    int64_t g = std::min(static_cast<int64_t>((1 << 20) / (4.0 * pl.xis * pb.C * kMR)),
+                         static_cast<int64_t>((512 << 10) / (4.0 * pl.xis * kMR * pl.Tb)));
+    g = std::min(g, nkb / (2 * threads));
+    pl.Kb = std::max<int64_t>(1, g) * kMR;
+  } else {
+    // A block's V (xis x C x Tb) within about 512 KiB (at most 4 panels), and enough blocks to
+    // share out; a group's M (xis x Kb x Tb) within 256 KiB.
+    int64_t panels = static_cast<int64_t>((512 << 10) / (4.0 * pl.xis * pb.C * kNR));
+    panels = std::max<int64_t>(1, std::min<int64_t>(4, panels));
+    while (panels > 1 && ceil_div(pl.T, panels * kNR) < 4 * threads) --panels;
+    pl.Tb = panels * kNR;
+    const int64_t g = static_cast<int64_t>((256 << 10) / (4.0 * pl.xis * kMR * pl.Tb));
+    pl.Kb = std::max<int64_t>(1, std::min(g, nkb)) * kMR;
+  }
+  return pl;
+}
+
+// Calls f(n, ty, tx0, len, offset) for each segment (a run of tiles within one tile row) of the
+// tiles t0 .. t0+count-1, offset being the segment's first tile relative to t0.
+template <class F>
+void for_each_segment(const Plan& pl, int64_t t0, int64_t count, F f) {
+  int64_t t = t0;
+  const int64_t end = t0 + count;
+  while (t < end) {
+    const int64_t n = t / (pl.tH * pl.tW);
+    const int64_t rem = t % (pl.tH * pl.tW);
+    const int64_t ty = rem / pl.tW, tx = rem % pl.tW;
+    const int64_t len = std::min(pl.tW - tx, end - t);
+    f(n, ty, tx, len, t - t0);
+    t += len;
+  }
+}
+
+// Tiles per pass of the transforms: their scratch (alpha^2 x kChunk floats) stays in L1.
+constexpr int64_t kChunk = 128;
+
+struct Scratch {
+  Buffer d;  // input windows (alpha^2 x kChunk) or output tiles (m^2 x kChunk)
+  Buffer g, tmp;  // weight transform
+};
+
+// ---- input transform --------------------------------------------------------------------------
+
+// D[(i*alpha + j)*kChunk + off + u] = x plane xc at (ty*m + i - pad_top, (tx0+u)*m + j - pad_left)
+// for u < len, 0 outside the plane.
+template <int m>
+void gather_windows(const WinogradProblem& pb, const float* xc, int64_t ty, int64_t tx0,
+                    int64_t len, float* D) {
+  constexpr int alpha = m + 2;
+  const int64_t ih0 = ty * m - pb.pad_top;
+  const bool rows_inside = ih0 >= 0 && ih0 + alpha <= pb.H;
+  for (int64_t u = 0; u < len; ++u) {
+    const int64_t iw0 = (tx0 + u) * m - pb.pad_left;
+    float* du = D + u;
+    if (rows_inside && iw0 >= 0 && iw0 + alpha <= pb.W) {
+      const float* xr = xc + ih0 * pb.x_h + iw0 * pb.x_w;
+#pragma GCC unroll 6
+      for (int i = 0; i < alpha; ++i)
+#pragma GCC unroll 6
+        for (int j = 0; j < alpha; ++j)
+          du[(i * alpha + j) * kChunk] = xr[i * pb.x_h + j * pb.x_w];
+    } else {
+      for (int i = 0; i < alpha; ++i) {
+        const int64_t ih = ih0 + i;
+        const bool row_ok = ih >= 0 && ih < pb.H;
+        for (int j = 0; j < alpha; ++j) {
+          const int64_t iw = iw0 + j;
+          du[(i * alpha + j) * kChunk] =
+              row_ok && iw >= 0 && iw < pb.W ? xc[ih * pb.x_h + iw * pb.x_w] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// V[xi * v_xi + t] for t < lanes (a multiple of kLanes): the input transform of channel c for
+// the tiles t0 .. t0+count-1; lanes t >= count are 0.
+template <int m>
+void input_transform(const Plan& pl, const WinogradProblem& pb, int64_t c, int64_t t0,
+                     int64_t count, int64_t lanes, float* V, int64_t v_xi, Scratch& s) {
+  constexpr int alpha = m + 2;
+  float* D = s.d.get(alpha * alpha * kChunk);
+  for (int64_t c0 = 0; c0 < lanes; c0 += kChunk) {
+    const int64_t cl = std::min(kChunk, lanes - c0);          // lanes of this pass
+    const int64_t cc = std::clamp<int64_t>(count - c0, 0, cl);  // tiles among them
+    for_each_segment(pl, t0 + c0, cc, [&](int64_t n, int64_t ty, int64_t tx, int64_t len,
+                                          int64_t off) {
+      gather_windows<m>(pb, pb.x + n * pb.x_n + c * pb.x_c, ty, tx, len, D + off);
+    });
+    if (cc < cl)
+      for (int e = 0; e < alpha * alpha; ++e)
+        std::memset(D + e * kChunk + cc, 0, sizeof(float) * (cl - cc));
+    for (int64_t l = 0; l < cl; l += kLanes) {
+      Vec d[alpha][alpha], r[alpha][alpha], v[alpha][alpha];
+      for (int i = 0; i < alpha; ++i)
+        for (int j = 0; j < alpha; ++j) d[i][j] = simd::vload(D + (i * alpha + j) * kChunk + l);
+      for (int i = 0; i < alpha; ++i) input_1d<m>(&d[i][0], 1, &r[i][0], 1);
+      for (int b = 0; b < alpha; ++b) input_1d<m>(&r[0][b], alpha, &v[0][b], alpha);
+      for (int a = 0; a < alpha; ++a)
+        for (int b = 0; b < alpha; ++b)
+          simd::vstore(V + (a * alpha + b) * v_xi + c0 + l, v[a][b]);
+    }
+  }
+}
+
+// ---- output transform -------------------------------------------------------------------------
+
+// y plane yk (P x Q) of output channel k at the tiles t0 .. t0+count-1, whose products are
+// M[xi * m_xi + t] (readable up to count rounded up to kLanes), with the bias added.
+template <int m>
+void output_transform(const Plan& pl, const WinogradProblem& pb, int64_t k, int64_t t0,
+                      int64_t count, const float* M, int64_t m_xi, Scratch& s) {
+  constexpr int alpha = m + 2;
+  float* O = s.d.get(m * m * kChunk);
+  const float bias = pb.bias ? pb.bias[k] : 0.0f;
+  for (int64_t c0 = 0; c0 < count; c0 += kChunk) {
+    const int64_t cc = std::min(kChunk, count - c0);
+    for (int64_t l = 0; l < cc; l += kLanes) {
+      Vec d[alpha][alpha], r[m][alpha], o[m][m];
+      for (int a = 0; a < alpha; ++a)
+        for (int b = 0; b < alpha; ++b) d[a][b] = simd::vload(M + (a * alpha + b) * m_xi + c0 + l);
+      for (int b = 0; b < alpha; ++b) output_1d<m>(&d[0][b], alpha, &r[0][b], alpha);
+      for (int i = 0; i < m; ++i) output_1d<m>(&r[i][0], 1, &o[i][0], 1);
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) simd::vstore(O + (i * m + j) * kChunk + l, o[i][j]);
+    }
+    for_each_segment(pl, t0 + c0, cc, [&](int64_t n, int64_t ty, int64_t tx, int64_t len,
+                                          int64_t off) {
+      float* yk = pb.y + n * pb.y_n + k * pb.y_k;
+      const int64_t q0 = tx * m;
+      // Tiles whose m columns all lie inside the output; the row's last one may overhang.
+      const int64_t full = std::min(len, (pb.Q - q0) / m);
+      for (int i = 0; i < m && ty * m + i < pb.P; ++i) {
+        float* __restrict yr = yk + (ty * m + i) * pb.y_h + q0 * pb.y_w;
+        const float* __restrict oi = O + i * m * kChunk + off;
+        for (int64_t u = 0; u < full; ++u)
+#pragma GCC unroll 4
+          for (int j = 0; j < m; ++j) yr[(u * m + j) * pb.y_w] = oi[j * kChunk + u] + bias;
+        for (int64_t u = full; u < len; ++u)
+          for (int j = 0; j < m && q0 + u * m + j < pb.Q; ++j)
+            yr[(u * m + j) * pb.y_w] = oi[j * kChunk + u] + bias;
+      }
+    });
+  }
+}
+
+// ---- weight transform -------------------------------------------------------------------------
+
+// Channels per chunk of the weight transform: its lanes (chunk x kMR) stay in L1.
+constexpr int64_t kWeightChunk = 32;
+
+// U[xi * u_xi + (k/kMR) * C*kMR + c*kMR + k%kMR] for the output channels k0 .. k0+kcount-1
+// (numbered from k0), all c; rows of the last panel beyond kcount are zero. The lanes of the
+// transform are the (c, k%kMR) pairs of a panel in U's own order, so each result is one
+// contiguous run of U.
+void weight_transform(const Plan& pl, const WinogradProblem& pb, int64_t k0, int64_t kcount,
+                      float* U, int64_t u_xi, Scratch& s) {
+  const int alpha = pl.alpha;
+  const bool m2 = pb.m == 2;
+  const int64_t lanes_max = kWeightChunk * kMR;
+  float* g = s.g.get(9 * lanes_max);
+  float* tmp = s.tmp.get(3 * 6 * lanes_max);
+  for (int64_t kb = 0; kb < ceil_div(kcount, kMR); ++kb) {
+    for (int64_t c0 = 0; c0 < pb.C; c0 += kWeightChunk) {
+      const int64_t cn = std::min(kWeightChunk, pb.C - c0);
+      const int64_t n = cn * kMR;
+      for (int r = 0; r < kMR; ++r) {
+        const int64_t kk = kb * kMR + r;
+        for (int rs = 0; rs < 9; ++rs) {
+          float* gl = g + rs * lanes_max + r;
+          if (kk >= kcount) {
+            for (int64_t c = 0; c < cn; ++c) gl[c * kMR] = 0.0f;
+            continue;
+          }
+          const float* wp = pb.w + (k0 + kk) * pb.w_k + c0 * pb.w_c + (rs / 3) * pb.w_r +
+                            (rs % 3) * pb.w_s;
+          for (int64_t c = 0; c < cn; ++c) gl[c * kMR] = wp[c * pb.w_c];
+        }
+      }
+      // tmp[a][s] = sum_r G[a][r] g[r][s], then U[a][b] = sum_s tmp[a][s] G[b][s].
+      for (int sc = 0; sc < 3; ++sc) {
+        const float* d[3] = {g + sc * lanes_max, g + (3 + sc) * lanes_max,
+                             g + (6 + sc) * lanes_max};
+        float* o[6] = {};
+        for (int a = 0; a < alpha; ++a) o[a] = tmp + (a * 3 + sc) * lanes_max;
+        if (m2) weight_1d_m2(d, o, n);
+        else weight_1d_m4(d, o, n);
+      }
+      for (int a = 0; a < alpha; ++a) {
+        const float* d[3] = {tmp + (a * 3) * lanes_max, tmp + (a * 3 + 1) * lanes_max,
+                             tmp + (a * 3 + 2) * lanes_max};
+        float* o[6] = {};
+        for (int b = 0; b < alpha; ++b)
+          o[b] = U + (a * alpha + b) * u_xi + kb * pb.C * kMR + c0 * kMR;
+        if (m2) weight_1d_m2(d, o, n);
+        else weight_1d_m4(d, o, n);
+      }
+    }
+  }
+}
+
+// ---- products and the two loop orders ----------------------------------------------------------
+
+// Mg[(xi*Kb + kb*kMR + r) * ldv + t] = sum_c U[xi][kb0 + kb][c][r] V[xi][c][t] for kb < nkb
+// and t < panels * kNR: the group's alpha^2 products.
+void multiply_group(const Plan& pl, int64_t C, const float* U, int64_t u_xi, int64_t kb0,
+                    int64_t nkb, const float* V, int64_t ldv, int64_t panels, float* Mg,
+                    int64_t Kb) {
+  for (int xi = 0; xi < pl.xis; ++xi) {
+    const float* Ux = U + xi * u_xi + kb0 * C * kMR;
+    const float* Vx = V + xi * C * ldv;
+    float* Mx = Mg + xi * Kb * ldv;
+    for (int64_t kb = 0; kb < nkb; ++kb)
+      for (int64_t pn = 0; pn < panels; ++pn)
+        multiply_panel(C, Ux + kb * C * kMR, Vx + pn * kNR, ldv, Mx + kb * kMR * ldv + pn * kNR,
+                       ldv);
+  }
+}
+
+// Tiles outer: U for all k first (shared); then each thread takes blocks of Tb tiles, whose V
+// and, group by group, M live in its own buffers.
+template <int m>
+void run_tiles_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
+  const int64_t nkb = pl.Kpad / kMR;
+  const int64_t u_xi = pl.Kpad * pb.C;
+  Buffer u_buf;
+  float* U = u_buf.get(pl.xis * u_xi);
+  const int64_t nblocks = ceil_div(pl.T, pl.Tb);
+  const int64_t ldv = pl.Tb;
+  (void)nt;
+#pragma omp parallel num_threads(nt)
+  {
+    Scratch scratch;
+#pragma omp for schedule(static)
+    for (int64_t kb = 0; kb < nkb; ++kb)
+      weight_transform(pl, pb, kb * kMR, std::min<int64_t>(kMR, pb.K - kb * kMR),
+                       U + kb * pb.C * kMR, u_xi, scratch);
+    Buffer v_buf, m_buf;
+    float* V = v_buf.get(pl.xis * pb.C * ldv);
+    float* Mg = m_buf.get(pl.xis * pl.Kb * ldv);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      const int64_t t0 = blk * pl.Tb;
+      const int64_t count = std::min(pl.Tb, pl.T - t0);
+      const int64_t panels = ceil_div(count, kNR);
+      for (int64_t c = 0; c < pb.C; ++c)
+        input_transform<m>(pl, pb, c, t0, count, panels * kNR, V + c * ldv, pb.C * ldv,
+                           scratch);
+      for (int64_t k0 = 0; k0 < pb.K; k0 += pl.Kb) {
+        const int64_t kcount = std::min(pl.Kb, pb.K - k0);
+        multiply_group(pl, pb.C, U, u_xi, k0 / kMR, ceil_div(kcount, kMR), V, ldv, panels, Mg,
+                       pl.Kb);
+        for (int64_t kk = 0; kk < kcount; ++kk)
+          output_transform<m>(pl, pb, k0 + kk, t0, count, Mg + kk * ldv, pl.Kb * ldv, scratch);
+      }
+    }
+  }
+}
+
+// k outer: V for all tiles first (shared); then each thread takes groups of Kb output channels,
+// transforms their weights into its own buffer and runs them against all tiles.
+template <int m>
+void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
+  const int64_t ldv = pl.Tb;
+  const int64_t panels = pl.Tb / kNR;
+  Buffer v_buf;
+  float* V = v_buf.get(pl.xis * pb.C * ldv);
+  const int64_t ngroups = ceil_div(pb.K, pl.Kb);
+  (void)nt;
+#pragma omp parallel num_threads(nt)
+  {
+    Scratch scratch;
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < pb.C; ++c)
+      input_transform<m>(pl, pb, c, 0, pl.T, ldv, V + c * ldv, pb.C * ldv, scratch);
+    Buffer u_buf, m_buf;
+    float* U = u_buf.get(pl.xis * pl.Kb * pb.C);
+    float* Mg = m_buf.get(pl.xis * pl.Kb * ldv);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t g = 0; g < ngroups; ++g) {
+      const int64_t k0 = g * pl.Kb;
+      const int64_t kcount = std::min(pl.Kb, pb.K - k0);
+      const int64_t nkb = ceil_div(kcount, kMR);
+      const int64_t u_xi = nkb * kMR * pb.C;
+      weight_transform(pl, pb, k0, kcount, U, u_xi, scratch);
+      multiply_group(pl, pb.C, U, u_xi, 0, nkb, V, ldv, panels, Mg, pl.Kb);
+      for (int64_t kk = 0; kk < kcount; ++kk)
+        output_transform<m>(pl, pb, k0 + kk, 0, pl.T, Mg + kk * ldv, pl.Kb * ldv, scratch);
+    }
+  }
+}
+
+}  // namespace
+
+void winograd_run(const WinogradProblem& pb) {
+  const int nt = num_threads();
+  const Plan pl = choose_plan(pb, nt);
+  if (pl.k_outer) {
+    if (pb.m == 2) run_k_outer<2>(pl, pb, nt);
+    else run_k_outer<4>(pl, pb, nt);
+  } else {
+    if (pb.m == 2) run_tiles_outer<2>(pl, pb, nt);
+    else run_tiles_outer<4>(pl, pb, nt);
+  }
+}
+
+}  // namespace pyengine::cpu::PYENGINE_ISA_NS
