@@ -12,6 +12,9 @@ SUDO=""
 need_apt=()
 command -v ccache >/dev/null 2>&1 || need_apt+=(ccache)
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+# qemu-user: the tests run the build under `qemu-x86_64 -cpu Haswell / Nehalem` (AVX2-only and
+# SSE4.2-only CPUs).
+command -v qemu-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-user)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq

@@ -219,6 +219,18 @@ def test_pooling_fast_paths_on_odd_planes(k, s, pad, ceil):
                      REF.avg_pool2d_backward(dy, x.shape, pa), atol, rtol)
 
 
+@pytest.mark.parametrize("shape", [(1, 4, 1024, 1025), (2, 1, 1500, 1500)])
+def test_max_pool_backward_large_planes(shape):
+    """Large planes; few planes split into row blocks, each task gathering into its own rows."""
+    x = _rand(shape, 6)
+    p = Pool2dParams(3, 3, 2, 2, 1, 1)
+    cpu = _cpu_backend()
+    y, idx = cpu.max_pool2d_forward(x, p)
+    dy = _rand(y.shape, 7)
+    np.testing.assert_array_equal(cpu.max_pool2d_backward(dy, idx, x.shape, p),
+                                  REF.max_pool2d_backward(dy, idx, x.shape, p))
+
+
 def test_global_average_pool_path():
     x = _rand((3, 5, 7, 7))
     cpu = _cpu_backend()

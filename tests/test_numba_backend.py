@@ -235,3 +235,24 @@ def test_fast_exp_accuracy_and_special_values(dtype, max_ulp):
         expected = np.exp(special)
     np.testing.assert_array_equal(ys[:5], expected[:5])
     assert ys[5] < info.tiny and ys[6] == np.inf
+
+
+@_common.jit
+def _log_all(x, y):
+    for i in range(x.shape[0]):
+        y[i] = _common.fast_log64(x[i])
+
+
+def test_fast_log64_accuracy_and_special_values():
+    x = np.concatenate([np.geomspace(1e-320, 1e308, 200001), np.linspace(0.5, 2.0, 20001)])
+    y = np.empty_like(x)
+    _log_all(x, y)
+    exact = np.log(x.astype(np.longdouble))
+    ok = np.abs(exact) > 1e-300
+    ulps = np.abs(y[ok] - exact[ok]) / np.spacing(np.abs(exact[ok]).astype(np.float64))
+    assert float(ulps.max()) <= 2.0
+    special = np.array([0.0, -0.0, np.inf, -1.0, np.nan, 1.0])
+    ys = np.empty_like(special)
+    _log_all(special, ys)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(ys, np.log(special))

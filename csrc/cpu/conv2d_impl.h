@@ -94,6 +94,31 @@ inline void for_each_image_segment(int64_t j0, int64_t count, int64_t PQ, F&& f)
   }
 }
 
+// dst[t] = src[2t] for t < n: every other float (stride-2 convolutions), whole vectors
+// compressed with a permute; the last source vector is loaded masked so nothing past
+// src[2(n-1)] is read.
+inline void copy_stride2(float* __restrict dst, const float* __restrict src, int64_t n) {
+  int64_t t = 0;
+#if defined(__AVX512F__)
+  const __m512i even =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  for (; t + 16 <= n; t += 16) {
+    const __m512 a = _mm512_loadu_ps(src + 2 * t);
+    const __m512 b = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * t + 16);
+    _mm512_storeu_ps(dst + t, _mm512_permutex2var_ps(a, even, b));
+  }
+#elif defined(__AVX2__)
+  for (; t + 8 <= n; t += 8) {
+    const __m256 a = _mm256_loadu_ps(src + 2 * t);
+    const __m256 b = V::load_n(src + 2 * t + 8, 7);
+    const __m256 ab = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 ..
+    _mm256_storeu_ps(dst + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ab),
+                                                                     _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+#endif
+  for (; t < n; ++t) dst[t] = src[2 * t];
+}
+
 // dst[t] = x_pad(row ih, column q*sw + off_w) for q = q0 + t, t < len: the im2col values of
 // one (c, r, s) along one run. row: the input row (unused when ih is outside [0, H)).
 inline void gather_run(float* __restrict dst, const float* __restrict row, bool row_valid,
@@ -109,6 +134,8 @@ inline void gather_run(float* __restrict dst, const float* __restrict row, bool 
   if (sw == 1) {
     const float* src = row + q0 + off_w;
     for (int64_t t = a; t < b; ++t) dst[t] = src[t];
+  } else if (sw == 2) {
+    if (b > a) copy_stride2(dst + a, row + (q0 + a) * 2 + off_w, b - a);
   } else {
     for (int64_t t = a; t < b; ++t) dst[t] = row[(q0 + t) * sw + off_w];
   }

@@ -23,10 +23,6 @@
 #include "cpu/parallel.h"
 #include "cpu/pool2d_isa.h"
 
-#if defined(__SSE2__)
-#include <immintrin.h>  // _mm_stream_ps: SSE2, part of every x86-64 path
-#endif
-
 #ifndef PYENGINE_ISA_NS
 #error "PYENGINE_ISA_NS is undefined: build csrc/cpu through CMakeLists.txt, which sets it per ISA"
 #endif
@@ -39,30 +35,6 @@ namespace {
 // costs: tens of microseconds on a loaded machine, a whole scheduler tick (4-8 ms) when its
 // cores are oversubscribed.
 inline bool worth_streaming_parallel(int64_t elements) { return elements >= (int64_t{1} << 20); }
-
-// Outputs of at least kStreamOutput floats (16 MiB) are written with
-// non-temporal stores, from blocks of at most kStreamBlock floats computed in cache. A store to
-// a line that is not in cache first reads it (write-allocate), so an output written in place
-// costs its size twice in memory traffic; streamed, once. That is a third of the traffic of the
-// max-pool backward (dx dominates it), and outputs this large would leave the caches before
-// their reader gets to them anyway (glibc's memset and memcpy stream from a similar size).
-constexpr int64_t kStreamOutput = int64_t{4} << 20;  // floats: 16 MiB
-constexpr int64_t kStreamBlock = int64_t{1} << 16;   // floats: 256 KiB, an L2's worth
-
-// dst[0, n) = src[0, n) with non-temporal stores where the ISA has them, then a store fence
-// (such stores are weakly ordered; the fence orders them before whatever this thread does next,
-// the end of the parallel region included).
-inline void stream_store(float* dst, const float* src, int64_t n) {
-#if defined(__SSE2__)
-  int64_t k = 0;
-  for (; k < n && (reinterpret_cast<uintptr_t>(dst + k) & 15) != 0; ++k) dst[k] = src[k];
-  for (; k + 4 <= n; k += 4) _mm_stream_ps(dst + k, _mm_loadu_ps(src + k));
-  for (; k < n; ++k) dst[k] = src[k];
-  _mm_sfence();
-#else
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-#endif
-}
 
 // One axis of a window pool: which taps of window i fall inside the input, and which windows
 // lie wholly inside it (the interior, where a loop needs no bounds checks).
@@ -410,14 +382,11 @@ void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int
                          int64_t H, int64_t W, const Pool2dParams& p) {
   const int64_t P = p.output_h(H), Q = p.output_w(W);
   const int64_t reach = (p.kernel_h - 1) * p.dilation_h;  // rows a window spans, less one
-  const bool stream = H * W <= kStreamBlock && NC * H * W >= kStreamOutput;
-  for_each_row_block<float>(NC, H, NC * H * W, stream ? H * W : 0,
-                            [&](int64_t plane, int64_t h0, int64_t h1, float* scratch) {
+  for_each_row_block<float>(NC, H, NC * H * W, 0, [&](int64_t plane, int64_t h0, int64_t h1,
+                                                       float*) {
     const int64_t lo = h0 * W, span = (h1 - h0) * W;
-    // Accumulate in place, or in a scratch block that stays in cache and then streams out;
-    // acc[k - lo] holds element k of the plane.
-    float* __restrict acc = stream ? scratch : dx + plane * H * W + lo;
-    for (int64_t k = 0; k < span; ++k) acc[k] = 0.0f;
+    float* __restrict dxp = dx + plane * H * W;
+    for (int64_t k = lo; k < lo + span; ++k) dxp[k] = 0.0f;
     // Output rows i whose windows [i*s - pad, i*s - pad + reach] meet [h0, h1).
     const int64_t num = h0 + p.pad_h - reach;
     int64_t i0 = num <= 0 ? 0 : (num + p.stride_h - 1) / p.stride_h;
@@ -430,10 +399,9 @@ void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int
       const float* __restrict gr = gp + i * Q;
       for (int64_t j = 0; j < Q; ++j) {
         const int64_t k = ir[j];
-        if (static_cast<uint64_t>(k - lo) < static_cast<uint64_t>(span)) acc[k - lo] += gr[j];
+        if (static_cast<uint64_t>(k - lo) < static_cast<uint64_t>(span)) dxp[k] += gr[j];
       }
     }
-    if (stream) stream_store(dx + plane * H * W + lo, scratch, span);
   });
 }
 

@@ -12,8 +12,11 @@ numba checks a cached kernel against its own source file only: after editing ``_
 ``__pycache__/*.nbi`` and ``*.nbc`` files, or the kernels keep the old helpers.
 
 Threads: every entry point sets numba's thread count to ``pyengine.threads.get_num_threads()``
-(clamped to NUMBA_NUM_THREADS). The GEMMs of conv2d and linear run in numpy's BLAS between numba
-parallel regions, never inside one, so the two thread pools never run at the same time.
+(clamped to NUMBA_NUM_THREADS), or to 1 for calls on fewer than ``_common.SMALL_WORK`` elements.
+No kernel's result depends on the thread count. The GEMMs of conv2d and linear run in numpy's
+BLAS between numba parallel regions, never inside one, so the two pools never run at once;
+BLAS's own thread count is numpy's (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS), which the
+benchmark harness sets to the same count.
 """
 from __future__ import annotations
 

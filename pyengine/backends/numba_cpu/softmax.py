@@ -2,9 +2,9 @@
 
 Shape letters: the input is viewed as (O, L, I): O the dimensions before ``dim`` flattened, L the
 length of ``dim``, I the dimensions after it flattened. When I == 1 each row is contiguous and
-one task handles one row (:func:`_forward_rows`); otherwise one task handles a block of up to
-``COLS`` neighbouring columns of one o, and every step runs along the contiguous I axis
-(:func:`_forward_cols`), so both layouts vectorise.
+one task handles ``ROWS`` rows, one at a time (:func:`_forward_rows`); otherwise one task handles
+a block of up to ``COLS`` neighbouring columns of one o, and every step runs along the
+contiguous I axis (:func:`_forward_cols`), so both layouts vectorise.
 
 Numerics as numpy_ref: subtract the maximum, exponentiate in the input's dtype (with the
 vectorisable :func:`~._common.fast_exp`), normalise. Sums over L end in float64 (the strided
@@ -22,7 +22,7 @@ from ..base import new_output
 from ._common import (fast_exp, fast_log64, jit, like, pjit, row_dot64, row_max, row_sum64,
                       threaded)
 
-COLS = 4096  # columns per task in the strided layout: 8 KiB of each float32 row per task
+COLS = 2048  # columns per task in the strided layout: 8 KiB of each float32 row per task
 FLUSH = 32   # rows summed in the input dtype before the partial sums go into float64
 
 
