@@ -20,8 +20,8 @@
 //                 rows of the planes are computed and dropped (conv2d_planes.h).
 //   direct_1x1    1x1, stride 1, no padding: plain GEMMs on the NCHW planes (no im2col).
 //   winograd_2x2_3x3, winograd_4x4_3x3   3x3, stride 1 (any padding, dilation, groups):
-//                 Winograd F(2x2,3x3) / F(4x4,3x3) forward and backward-data (winograd.h);
-//                 backward-weight runs the general algorithm that auto picks.
+//                 Winograd F(2x2,3x3) / F(4x4,3x3) forward, backward-data and
+//                 backward-weight (winograd.h).
 //   direct_depthwise  groups == C, K a multiple of C (depthwise.h): all three directions.
 //   direct_small_c    groups 1, C <= 4 (first layers; conv_small_c.h): forward and
 //                 backward-weight; backward-data runs the general algorithm that auto picks.

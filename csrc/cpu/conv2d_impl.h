@@ -107,6 +107,16 @@ inline void copy_stride2(float* __restrict dst, const float* __restrict src, int
     const __m512 b = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * t + 16);
     _mm512_storeu_ps(dst + t, _mm512_permutex2var_ps(a, even, b));
   }
+  if (t < n) {  // r < 16 outputs from the 2r - 1 floats src[2t ..]
+    const int r = static_cast<int>(n - t);
+    const int ca = 2 * r - 1 < 16 ? 2 * r - 1 : 16;
+    const int cb = 2 * r - 1 - ca;
+    const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << ca) - 1), src + 2 * t);
+    const __m512 b =
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << cb) - 1), src + 2 * t + 16);
+    V::store_n(dst + t, _mm512_permutex2var_ps(a, even, b), r);
+    return;
+  }
 #elif defined(__AVX2__)
   for (; t + 8 <= n; t += 8) {
     const __m256 a = _mm256_loadu_ps(src + 2 * t);
@@ -142,6 +152,43 @@ inline void gather_run(float* __restrict dst, const float* __restrict row, bool 
   for (int64_t t = b; t < len; ++t) dst[t] = 0.0f;
 }
 
+// dst[2t] += src[t] for t < n (the col2im of stride-2 convolutions): src spread into the even
+// lanes of two vectors with a permute and a zeroing mask, added to dst; the last dst vector
+// is loaded and stored masked so nothing past dst[2(n-1)] is touched.
+inline void add_stride2(float* __restrict dst, const float* __restrict src, int64_t n) {
+  int64_t t = 0;
+#if defined(__AVX512F__)
+  const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  const __m512i hi =
+      _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  constexpr __mmask16 kEven = 0x5555;
+  for (; t + 16 <= n; t += 16) {
+    const __m512 v = _mm512_loadu_ps(src + t);
+    float* d = dst + 2 * t;
+    _mm512_storeu_ps(d,
+                     _mm512_add_ps(_mm512_loadu_ps(d), _mm512_maskz_permutexvar_ps(kEven, lo, v)));
+    const __m512 d1 = _mm512_maskz_loadu_ps(0x7FFF, d + 16);
+    _mm512_mask_storeu_ps(d + 16, 0x7FFF,
+                          _mm512_add_ps(d1, _mm512_maskz_permutexvar_ps(kEven, hi, v)));
+  }
+  if (t < n) {  // r < 16 sources onto the 2r - 1 floats dst[2t ..]
+    const int r = static_cast<int>(n - t);
+    const int ca = 2 * r - 1 < 16 ? 2 * r - 1 : 16;
+    const int cb = 2 * r - 1 - ca;
+    const __mmask16 ma = static_cast<__mmask16>((1u << ca) - 1);
+    const __mmask16 mb = static_cast<__mmask16>((1u << cb) - 1);
+    const __m512 v = V::load_n(src + t, r);
+    float* d = dst + 2 * t;
+    _mm512_mask_storeu_ps(d, ma, _mm512_add_ps(_mm512_maskz_loadu_ps(ma, d),
+                                               _mm512_maskz_permutexvar_ps(kEven, lo, v)));
+    _mm512_mask_storeu_ps(d + 16, mb, _mm512_add_ps(_mm512_maskz_loadu_ps(mb, d + 16),
+                                                    _mm512_maskz_permutexvar_ps(kEven, hi, v)));
+    return;
+  }
+#endif
+  for (; t < n; ++t) dst[2 * t] += src[t];
+}
+
 // row(ih, column q*sw + off_w) += src[t] for q = q0 + t in the valid columns: the col2im of
 // one (c, r, s) along one run.
 inline void scatter_add_run(float* __restrict row, const float* __restrict src, int64_t q0,
@@ -151,6 +198,8 @@ inline void scatter_add_run(float* __restrict row, const float* __restrict src, 
   if (sw == 1) {
     float* dst = row + q0 + off_w;
     for (int64_t t = a; t < b; ++t) dst[t] += src[t];
+  } else if (sw == 2) {
+    if (b > a) add_stride2(row + (q0 + a) * 2 + off_w, src + a, b - a);
   } else {
     for (int64_t t = a; t < b; ++t) row[(q0 + t) * sw + off_w] += src[t];
   }

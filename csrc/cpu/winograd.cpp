@@ -4,6 +4,8 @@
 // Shape letters as in winograd.h: N C H W input, K P Q output, G groups.
 #include "cpu/winograd.h"
 
+#include <vector>
+
 #include "cpu/isa.h"
 #include "cpu/winograd_kernels.h"
 
@@ -15,12 +17,13 @@ void run(const WinogradProblem& pb) { PYENGINE_ISA_DISPATCH(winograd_run(pb)); }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// pb with its pads and sizes those of a convolution dilated by (dh, dw): runs one undilated
-// problem per sub-plane. Output row p = a + dh*i reads input rows (a - pad) + dh*(i + r), which
-// are the rows h0 + dh*j (h0 = (a - pad) mod dh) of the input sub-plane, at j = i + r + e with
+// pb with its pads and sizes those of a convolution dilated by (dh, dw): the undilated problems
+// of its sub-planes. Output row p = a + dh*i reads input rows (a - pad) + dh*(i + r), which are
+// the rows h0 + dh*j (h0 = (a - pad) mod dh) of the input sub-plane, at j = i + r + e with
 // e = (a - pad - h0) / dh: an undilated convolution with pad -e. Columns alike.
-void run_dilated(const WinogradProblem& pb, int64_t dh, int64_t dw) {
-  if (dh == 1 && dw == 1) return run(pb);
+std::vector<WinogradProblem> split_dilated(const WinogradProblem& pb, int64_t dh, int64_t dw) {
+  if (dh == 1 && dw == 1) return {pb};
+  std::vector<WinogradProblem> subs;
   for (int64_t a = 0; a < dh && a < pb.P; ++a) {
     const int64_t h0 = ((a - pb.pad_top) % dh + dh) % dh;
     const int64_t e = (a - pb.pad_top - h0) / dh;
@@ -38,9 +41,19 @@ void run_dilated(const WinogradProblem& pb, int64_t dh, int64_t dw) {
       sub.x_h = pb.x_h * dh, sub.x_w = pb.x_w * dw;
       sub.y = pb.y + a * pb.y_h + b * pb.y_w;
       sub.y_h = pb.y_h * dh, sub.y_w = pb.y_w * dw;
-      run(sub);
+      subs.push_back(sub);
     }
   }
+  return subs;
+}
+
+void run_dilated(const WinogradProblem& pb, int64_t dh, int64_t dw) {
+  for (const WinogradProblem& sub : split_dilated(pb, dh, dw)) run(sub);
+}
+
+void run_backward_weight(const std::vector<WinogradProblem>& subs, float* dw) {
+  PYENGINE_ISA_DISPATCH(winograd_backward_weight_run(subs.data(), static_cast<int>(subs.size()),
+                                                     dw));
 }
 
 }  // namespace
@@ -89,6 +102,25 @@ void winograd_conv2d_backward_data(int m, float* dx, const float* dy, const floa
     pb.w = w + g * Kg * Cg * 9 + 8, pb.w_k = 9, pb.w_c = Cg * 9, pb.w_r = -3, pb.w_s = -1;
     pb.bias = nullptr;
     run_dilated(pb, p.dilation_h, p.dilation_w);
+  }
+}
+
+void winograd_conv2d_backward_weight(int m, float* dw, const float* dy, const float* x,
+                                     int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
+                                     const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = C / G, Kg = K / G;
+  const int64_t P = p.output_h(H, 3), Q = p.output_w(W, 3);
+  for (int64_t g = 0; g < G; ++g) {
+    WinogradProblem pb;
+    pb.m = m;
+    pb.N = N, pb.C = Cg, pb.H = H, pb.W = W;
+    pb.K = Kg, pb.P = P, pb.Q = Q;
+    pb.pad_top = p.pad_top, pb.pad_left = p.pad_left;
+    pb.x = x + g * Cg * H * W, pb.x_n = C * H * W, pb.x_c = H * W, pb.x_h = W;
+    // The kernels only read y here: it holds dy.
+    pb.y = const_cast<float*>(dy) + g * Kg * P * Q, pb.y_n = K * P * Q, pb.y_k = P * Q;
+    pb.y_h = Q;
+    run_backward_weight(split_dilated(pb, p.dilation_h, p.dilation_w), dw + g * Kg * Cg * 9);
   }
 }
 

@@ -32,6 +32,14 @@ void winograd_conv2d_backward_data(int m, float* dx, const float* dy, const floa
                                    int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
                                    const Conv2dParams& p);
 
+// dw (K, C/G, 3, 3) of that convolution given dy (N, K, P, Q) and x (N, C, H, W). With
+// Y = A^T [U .* V] A per tile (U = G w G^T, V = B^T d B), the gradient of U is the sum over
+// tiles of (A dY A^T) .* V, and dw = G^T dU G: alpha^2 GEMMs whose reduction runs over the
+// tiles (dU[xi] (K x C) += Z[xi] (K x T) V[xi]^T, Z = A dY A^T) between two transforms.
+void winograd_conv2d_backward_weight(int m, float* dw, const float* dy, const float* x,
+                                     int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
+                                     const Conv2dParams& p);
+
 // One group's (and dilation sub-plane's) convolution as the ISA kernels see it: a 3x3 stride-1
 // cross-correlation with signed offsets (output (p, q), tap (r, s) reads input (p + r - pad_top,
 // q + s - pad_left); positions outside the input read 0, so a negative pad crops), planes
@@ -53,5 +61,10 @@ struct WinogradProblem {
 };
 
 PYENGINE_ISA_DECLARE(void winograd_run(const WinogradProblem& pb))
+
+// Backward-weight: the sub-problems (dilation sub-planes) of one group, x their inputs and y
+// their dy planes (read only); dw (K x C x 3 x 3) receives the sum of their gradients.
+PYENGINE_ISA_DECLARE(void winograd_backward_weight_run(const WinogradProblem* subs, int count,
+                                                       float* dw))
 
 }  // namespace pyengine::cpu

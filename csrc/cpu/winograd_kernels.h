@@ -13,24 +13,32 @@
 //   V[xi][c][t] = (B^T d[c,t] B)[xi]              input transform, d the alpha x alpha window
 //   M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t]   alpha^2 independent GEMMs, the bulk of the work
 //   y[k, tile t] = A^T M[.][k][t] A + bias[k]     output transform
-// The transforms are vectorised across the tiles of a segment (lane = tile), the GEMMs by a
-// register-blocked micro-kernel (kMR output channels x kNR tiles) over packed U panels.
+// The transforms copy each tile's window into one lane of a scratch chunk (scalar copies, zeros
+// past the plane's edges) and then run in registers on kLanes tiles at once (lane = tile); the
+// GEMMs run on a register-blocked micro-kernel (kMR output channels x kNR tiles) over packed U
+// panels.
 //
 // Two loop orders, chosen per problem by which operand is larger (see choose_plan):
 //   tile blocks outer  U for all k computed first (shared, read by every block); each thread
 //                      takes blocks of Tb tiles: V, M of the block live in its own buffers
 //                      (sized for L2), so only U streams from the shared cache. Large images.
-//   k groups outer     V for all tiles computed first; each thread takes groups of Kg output
+//   k groups outer     V for all tiles computed first; each thread takes groups of Kb output
 //                      channels, transforms their weights into its own buffer, and runs them
 //                      against all tiles. Small images with many channels (res_c5: 128 tiles
 //                      against a 16 MB U), where materialising U would cost more than the GEMMs.
+// PYENGINE_WINOGRAD_ORDER=tiles|k forces one order (read per call; the tests use it to cover
+// both on small shapes).
+// Backward-weight (backward_weight below): per block of tiles, V (input transform) and
+// Z = A dY A^T (dy_transform) by all threads, then the alpha^2 products dU[xi] += Z[xi] V[xi]^T
+// through sgemm_serial, one xi per thread, blocks in order; finally dw = G^T dU G.
 // Every output element is computed by one thread in a fixed order: the result does not depend
 // on the thread count or schedule.
 //
 // Numerics: float32 throughout. F(4x4) multiplies the input by up to 5 and the output by up to
-// 8 in its transforms, so its rounding error is larger than F(2x2)'s; measured against the
-// float64 direct convolution it stays ~40x inside the conv tolerance (see
-// tests/test_native_conv_algos.py for the measurement).
+// 8 in its transforms, so its rounding error is larger than F(2x2)'s: against the float64
+// direct convolution, max |error| / (|x|.|w|) is about 1e-7 for F(2x2) and 1e-6 to 3e-6 for
+// F(4x4) (forward, backward-data and backward-weight alike), still ~40x inside the conv
+// tolerance (rtol 1e-4; tests/test_native_conv_algos.py measures it).
 #pragma once
 
 #include <algorithm>
@@ -38,6 +46,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "cpu/winograd.h"
 #include "cpu/winograd_simd.h"
@@ -145,6 +154,29 @@ inline void output_1d(const Vec* d, int ds, Vec* o, int os) {
   }
 }
 
+// The transpose of A^T, for backward-weight: o[a] = sum_i A^T[i][a] d[i], m inputs -> alpha.
+template <int m>
+inline void dy_1d(const Vec* d, int ds, Vec* o, int os) {
+  using namespace simd;
+  if constexpr (m == 2) {
+    o[0] = d[0];
+    o[os] = vadd(d[0], d[ds]);
+    o[2 * os] = vsub(d[0], d[ds]);
+    o[3 * os] = vsub(vzero(), d[ds]);
+  } else {
+    const Vec d0 = d[0], d1 = d[ds], d2 = d[2 * ds], d3 = d[3 * ds];
+    const Vec two = vset1(2.0f), four = vset1(4.0f), eight = vset1(8.0f);
+    const Vec s02 = vadd(d0, d2), s13 = vadd(d1, d3);
+    const Vec e = vfma(four, d2, d0), f = vfma(eight, d3, vmul(two, d1));
+    o[0] = d0;
+    o[os] = vadd(s02, s13);
+    o[2 * os] = vsub(s02, s13);
+    o[3 * os] = vadd(e, f);
+    o[4 * os] = vsub(e, f);
+    o[5 * os] = d3;
+  }
+}
+
 // ---- 1-d weight transforms, one lane per (c, k) pair ---------------------------------------------
 
 // F(2x2,3x3) G: rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1).
@@ -188,6 +220,43 @@ inline void weight_1d_m4(const float* const* d, float* const* o, int64_t n) {
     o3[t] = q + g1[t] * (1.0f / 12.0f);
     o4[t] = q - g1[t] * (1.0f / 12.0f);
     o5[t] = g2[t];
+  }
+}
+
+// G^T applied along one axis, for backward-weight: o[r] = sum_a G[a][r] d[a], alpha -> 3.
+inline void weight_grad_1d_m2(const float* const* d, float* const* o, int64_t n) {
+  const float* __restrict u0 = d[0];
+  const float* __restrict u1 = d[1];
+  const float* __restrict u2 = d[2];
+  const float* __restrict u3 = d[3];
+  float* __restrict o0 = o[0];
+  float* __restrict o1 = o[1];
+  float* __restrict o2 = o[2];
+#pragma omp simd
+  for (int64_t t = 0; t < n; ++t) {
+    const float h = 0.5f * (u1[t] + u2[t]);
+    o0[t] = u0[t] + h;
+    o1[t] = 0.5f * (u1[t] - u2[t]);
+    o2[t] = h + u3[t];
+  }
+}
+
+inline void weight_grad_1d_m4(const float* const* d, float* const* o, int64_t n) {
+  const float* __restrict u0 = d[0];
+  const float* __restrict u1 = d[1];
+  const float* __restrict u2 = d[2];
+  const float* __restrict u3 = d[3];
+  const float* __restrict u4 = d[4];
+  const float* __restrict u5 = d[5];
+  float* __restrict o0 = o[0];
+  float* __restrict o1 = o[1];
+  float* __restrict o2 = o[2];
+#pragma omp simd
+  for (int64_t t = 0; t < n; ++t) {
+    const float s12 = u1[t] + u2[t], s34 = u3[t] + u4[t];
+    o0[t] = 0.25f * u0[t] - s12 * (1.0f / 6.0f) + s34 * (1.0f / 24.0f);
+    o1[t] = (u2[t] - u1[t]) * (1.0f / 6.0f) + (u3[t] - u4[t]) * (1.0f / 12.0f);
+    o2[t] = (s34 - s12) * (1.0f / 6.0f) + u5[t];
   }
 }
 
@@ -518,6 +587,129 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
   }
 }
 
+// ---- backward-weight ---------------------------------------------------------------------------
+
+// Z[xi * z_xi + t] for t < lanes (a multiple of kLanes): A dY A^T of output channel k's dy
+// (the problem's y planes) at the tiles t0 .. t0+count-1; dy beyond P, Q and lanes t >= count
+// are 0.
+template <int m>
+void dy_transform(const Plan& pl, const WinogradProblem& pb, int64_t k, int64_t t0,
+                  int64_t count, int64_t lanes, float* Z, int64_t z_xi, Scratch& s) {
+  constexpr int alpha = m + 2;
+  float* E = s.d.get(m * m * kChunk);
+  for (int64_t c0 = 0; c0 < lanes; c0 += kChunk) {
+    const int64_t cl = std::min(kChunk, lanes - c0);
+    const int64_t cc = std::clamp<int64_t>(count - c0, 0, cl);
+    for_each_segment(pl, t0 + c0, cc, [&](int64_t n, int64_t ty, int64_t tx, int64_t len,
+                                          int64_t off) {
+      const float* g = pb.y + n * pb.y_n + k * pb.y_k;
+      for (int i = 0; i < m; ++i) {
+        const int64_t py = ty * m + i;
+        for (int64_t u = 0; u < len; ++u) {
+          const int64_t q0 = (tx + u) * m;
+          for (int j = 0; j < m; ++j)
+            E[(i * m + j) * kChunk + off + u] =
+                py < pb.P && q0 + j < pb.Q ? g[py * pb.y_h + (q0 + j) * pb.y_w] : 0.0f;
+        }
+      }
+    });
+    if (cc < cl)
+      for (int e = 0; e < m * m; ++e) std::memset(E + e * kChunk + cc, 0, sizeof(float) * (cl - cc));
+    for (int64_t l = 0; l < cl; l += kLanes) {
+      Vec e[m][m], r[m][alpha], z[alpha][alpha];
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) e[i][j] = simd::vload(E + (i * m + j) * kChunk + l);
+      for (int i = 0; i < m; ++i) dy_1d<m>(&e[i][0], 1, &r[i][0], 1);
+      for (int b = 0; b < alpha; ++b) dy_1d<m>(&r[0][b], alpha, &z[0][b], alpha);
+      for (int a = 0; a < alpha; ++a)
+        for (int b = 0; b < alpha; ++b) simd::vstore(Z + (a * alpha + b) * z_xi + c0 + l, z[a][b]);
+    }
+  }
+}
+
+// dw[k][c][r][s] = sum over a, b of G[a][r] G[b][s] dU[a*alpha + b][k][c], for the (k, c) pairs
+// p0 .. p0+n-1 (lanes: pairs, contiguous in each dU[xi]).
+void inverse_weight_transform(int m, const float* dU, int64_t u_xi, int64_t p0, int64_t n,
+                              float* dw, Scratch& s) {
+  const int alpha = m + 2;
+  float* tmp = s.tmp.get(3 * 6 * n);  // tmp[r][b]: G^T along a
+  float* out = s.g.get(9 * n);        // out[r][s]
+  for (int b = 0; b < alpha; ++b) {
+    const float* d[6] = {};
+    float* o[3];
+    for (int a = 0; a < alpha; ++a) d[a] = dU + (a * alpha + b) * u_xi + p0;
+    for (int r = 0; r < 3; ++r) o[r] = tmp + (r * 6 + b) * n;
+    if (m == 2) weight_grad_1d_m2(d, o, n);
+    else weight_grad_1d_m4(d, o, n);
+  }
+  for (int r = 0; r < 3; ++r) {
+    const float* d[6] = {};
+    float* o[3];
+    for (int b = 0; b < alpha; ++b) d[b] = tmp + (r * 6 + b) * n;
+    for (int sc = 0; sc < 3; ++sc) o[sc] = out + (r * 3 + sc) * n;
+    if (m == 2) weight_grad_1d_m2(d, o, n);
+    else weight_grad_1d_m4(d, o, n);
+  }
+  for (int64_t i = 0; i < n; ++i)
+    for (int rs = 0; rs < 9; ++rs) dw[(p0 + i) * 9 + rs] = out[rs * n + i];
+}
+
+// Tiles per block of backward-weight: the reduction length of each block's GEMMs.
+constexpr int64_t kWeightGradTiles = 256;
+
+template <int m>
+void backward_weight(const WinogradProblem* subs, int count, float* dw, int nt) {
+  constexpr int alpha = m + 2, xis = alpha * alpha;
+  const int64_t C = subs[0].C, K = subs[0].K;
+  Buffer u_buf, v_buf, z_buf;
+  float* dU = u_buf.get(xis * K * C);
+  const int64_t ldv = kWeightGradTiles;
+  float* V = v_buf.get(xis * C * ldv);
+  float* Z = z_buf.get(xis * K * ldv);
+  (void)nt;
+  bool first = true;
+  for (int sub = 0; sub < count; ++sub) {
+    const WinogradProblem& pb = subs[sub];
+    const Plan pl = choose_plan(pb, nt);
+    if (pb.P <= 0 || pb.Q <= 0) continue;
+    for (int64_t t0 = 0; t0 < pl.T; t0 += ldv) {
+      const int64_t cnt = std::min(ldv, pl.T - t0);
+      const int64_t lanes = ceil_div(cnt, kLanes) * kLanes;
+      const float beta = first ? 0.0f : 1.0f;
+      first = false;
+      // Transforms of the block (all threads), then the alpha^2 products, one thread each, in
+      // block order: every dU[xi] is summed in the same order whatever the thread count.
+#pragma omp parallel num_threads(nt)
+      {
+        Scratch scratch;
+#pragma omp for schedule(static) nowait
+        for (int64_t c = 0; c < C; ++c)
+          input_transform<m>(pl, pb, c, t0, cnt, lanes, V + c * ldv, C * ldv, scratch);
+#pragma omp for schedule(static)
+        for (int64_t k = 0; k < K; ++k)
+          dy_transform<m>(pl, pb, k, t0, cnt, lanes, Z + k * ldv, K * ldv, scratch);
+#pragma omp for schedule(dynamic, 1)
+        for (int xi = 0; xi < xis; ++xi)
+          sgemm_serial(false, true, K, C, lanes, 1.0f, Z + xi * K * ldv, ldv, V + xi * C * ldv,
+                       ldv, beta, dU + xi * K * C, C);
+      }
+    }
+  }
+  if (first) {  // no output position at all: an empty sum
+    std::memset(dw, 0, sizeof(float) * K * C * 9);
+    return;
+  }
+  const int64_t pairs = K * C;
+  constexpr int64_t kPairs = 256;
+#pragma omp parallel num_threads(nt)
+  {
+    Scratch scratch;
+#pragma omp for schedule(static)
+    for (int64_t p0 = 0; p0 < pairs; p0 += kPairs)
+      inverse_weight_transform(m, dU, K * C, p0, std::min(kPairs, pairs - p0), dw, scratch);
+  }
+}
+
 }  // namespace
 
 void winograd_run(const WinogradProblem& pb) {
@@ -530,6 +722,12 @@ void winograd_run(const WinogradProblem& pb) {
     if (pb.m == 2) run_tiles_outer<2>(pl, pb, nt);
     else run_tiles_outer<4>(pl, pb, nt);
   }
+}
+
+void winograd_backward_weight_run(const WinogradProblem* subs, int count, float* dw) {
+  const int nt = num_threads();
+  if (subs[0].m == 2) backward_weight<2>(subs, count, dw, nt);
+  else backward_weight<4>(subs, count, dw, nt);
 }
 
 }  // namespace pyengine::cpu::PYENGINE_ISA_NS

@@ -18,9 +18,8 @@ Algorithms (``algo=``; ``auto`` chooses by shape, csrc/cpu/conv2d.cpp ``conv2d_c
   for any other shape it runs ``im2col_gemm``, so every listed algorithm is valid for every
   shape (tests and benchmarks run each one on every case).
 - ``winograd_2x2_3x3``, ``winograd_4x4_3x3``: Winograd F(2x2,3x3) / F(4x4,3x3) for 3x3 kernels
-  at stride 1, any padding, dilation (as interleaved undilated sub-planes) and groups: forward
-  and backward-data (csrc/cpu/winograd.h); backward-weight runs the general algorithm that
-  ``auto`` picks, and other shapes run ``im2col_gemm``.
+  at stride 1, any padding, dilation (as interleaved undilated sub-planes) and groups: forward,
+  backward-data and backward-weight (csrc/cpu/winograd.h); other shapes run ``im2col_gemm``.
 - ``direct_depthwise``: groups == C with K a multiple of C, all three directions, vectorised
   along the output row (csrc/cpu/depthwise.h); other shapes run ``im2col_gemm``.
 - ``direct_small_c``: first layers (groups 1, C <= 4): direct forward and backward-weight

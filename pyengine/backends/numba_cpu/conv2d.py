@@ -9,7 +9,7 @@ Two algorithms (``algorithms('conv2d')``):
   a column matrix col (G, Cg*R*S, Nc*P*Q) (zeros where a tap reads padding), and numpy's BLAS
   does the GEMMs: y = w (G, Kg, Cg*R*S) @ col; dcol = w^T @ dy, scattered back by a parallel
   col2im kernel; dw = dy @ col^T summed over chunks. BLAS runs between the numba parallel
-  regions, never inside one, so its threads and numba's never compete. The batch is cut into
+  regions, never inside one, so the two thread pools are never nested. The batch is cut into
   chunks so that col stays under ``COL_BUDGET`` elements. 1x1 convolutions with stride 1 and no
   padding skip im2col: x itself is the column matrix of each image.
 - ``direct_depthwise``: for depthwise convolutions (groups == C, so Cg == 1; K = C * multiplier),
@@ -18,8 +18,8 @@ Two algorithms (``algorithms('conv2d')``):
   input channels).
 
 ``auto`` picks ``direct_depthwise`` for depthwise convolutions with groups > 1, else
-``im2col_gemm``. Accumulation is in the input's dtype (as the reference), except the depthwise
-weight gradient, whose sums over N*P*Q terms go through float64.
+``im2col_gemm``. Accumulation is in the input's dtype (as the reference), except the bias
+gradient and the depthwise weight gradient, whose long sums over N*P*Q terms end in float64.
 """
 from __future__ import annotations
 
