@@ -28,11 +28,12 @@
 //                      against a 16 MB U), where materialising U would cost more than the GEMMs.
 // PYENGINE_WINOGRAD_ORDER=tiles|k forces one order (read per call; the tests use it to cover
 // both on small shapes).
-// Backward-weight (backward_weight below): per block of tiles, V (input transform) and
-// Z = A dY A^T (dy_transform) by all threads, then the alpha^2 products dU[xi] += Z[xi] V[xi]^T
-// through sgemm_serial, one xi per thread, blocks in order; finally dw = G^T dU G.
-// Every output element is computed by one thread in a fixed order: the result does not depend
-// on the thread count or schedule.
+// Backward-weight (backward_weight below): each thread takes a range of tile blocks and, per
+// block, computes V (input transform) and Z = A dY A^T (dy_transform), then the alpha^2
+// products dU[xi] += Z[xi] V[xi]^T through sgemm_serial into its own dU; the threads' dU are
+// added in thread order and dw = G^T dU G. Its result is fixed for a given thread count.
+// Forward and backward-data: every output element is computed by one thread in a fixed order,
+// so the result does not depend on the thread count or schedule.
 //
 // Numerics: float32 throughout. F(4x4) multiplies the input by up to 5 and the output by up to
 // 8 in its transforms, so its rounding error is larger than F(2x2)'s: against the float64
@@ -45,6 +46,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
@@ -654,59 +660,88 @@ void inverse_weight_transform(int m, const float* dU, int64_t u_xi, int64_t p0, 
     for (int rs = 0; rs < 9; ++rs) dw[(p0 + i) * 9 + rs] = out[rs * n + i];
 }
 
-// Tiles per block of backward-weight: the reduction length of each block's GEMMs.
-constexpr int64_t kWeightGradTiles = 256;
+// Tiles per block of backward-weight, the reduction length of each block's GEMMs: up to 256,
+// fewer when that leaves a thread without a block.
+int64_t weight_grad_block(int64_t tiles, int nt) {
+  const int64_t per = ceil_div(ceil_div(tiles, 2 * static_cast<int64_t>(nt)), kLanes) * kLanes;
+  return std::clamp<int64_t>(per, 32, 256);
+}
 
+// Each thread takes a contiguous range of tile blocks (the same ranges for a given thread
+// count) and sums its products into its own dU; the threads' dU are then added in thread
+// order and transformed back. One barrier in all: under a loaded machine a barrier per block
+// left a thread spinning for every block its partner lost the CPU.
 template <int m>
 void backward_weight(const WinogradProblem* subs, int count, float* dw, int nt) {
   constexpr int alpha = m + 2, xis = alpha * alpha;
   const int64_t C = subs[0].C, K = subs[0].K;
-  Buffer u_buf, v_buf, z_buf;
-  float* dU = u_buf.get(xis * K * C);
-  const int64_t ldv = kWeightGradTiles;
-  float* V = v_buf.get(xis * C * ldv);
-  float* Z = z_buf.get(xis * K * ldv);
-  (void)nt;
-  bool first = true;
-  for (int sub = 0; sub < count; ++sub) {
-    const WinogradProblem& pb = subs[sub];
-    const Plan pl = choose_plan(pb, nt);
-    if (pb.P <= 0 || pb.Q <= 0) continue;
-    for (int64_t t0 = 0; t0 < pl.T; t0 += ldv) {
-      const int64_t cnt = std::min(ldv, pl.T - t0);
-      const int64_t lanes = ceil_div(cnt, kLanes) * kLanes;
-      const float beta = first ? 0.0f : 1.0f;
-      first = false;
-      // Transforms of the block (all threads), then the alpha^2 products, one thread each, in
-      // block order: every dU[xi] is summed in the same order whatever the thread count.
-#pragma omp parallel num_threads(nt)
-      {
-        Scratch scratch;
-#pragma omp for schedule(static) nowait
-        for (int64_t c = 0; c < C; ++c)
-          input_transform<m>(pl, pb, c, t0, cnt, lanes, V + c * ldv, C * ldv, scratch);
-#pragma omp for schedule(static)
-        for (int64_t k = 0; k < K; ++k)
-          dy_transform<m>(pl, pb, k, t0, cnt, lanes, Z + k * ldv, K * ldv, scratch);
-#pragma omp for schedule(dynamic, 1)
-        for (int xi = 0; xi < xis; ++xi)
-          sgemm_serial(false, true, K, C, lanes, 1.0f, Z + xi * K * ldv, ldv, V + xi * C * ldv,
-                       ldv, beta, dU + xi * K * C, C);
-      }
-    }
+  const int64_t usize = static_cast<int64_t>(xis) * K * C;
+  // The blocks: (sub-problem, first tile, tiles).
+  struct Block {
+    int sub;
+    int64_t t0, count;
+  };
+  std::vector<Plan> plans;
+  int64_t tiles = 0;
+  for (int i = 0; i < count; ++i) {
+    plans.push_back(choose_plan(subs[i], nt));
+    if (subs[i].P > 0 && subs[i].Q > 0) tiles += plans.back().T;
   }
-  if (first) {  // no output position at all: an empty sum
-    std::memset(dw, 0, sizeof(float) * K * C * 9);
-    return;
+  const int64_t ldv = weight_grad_block(tiles, nt);
+  std::vector<Block> blocks;
+  for (int i = 0; i < count; ++i) {
+    if (subs[i].P <= 0 || subs[i].Q <= 0) continue;
+    for (int64_t t0 = 0; t0 < plans[i].T; t0 += ldv)
+      blocks.push_back({i, t0, std::min(ldv, plans[i].T - t0)});
   }
-  const int64_t pairs = K * C;
-  constexpr int64_t kPairs = 256;
+  const int64_t nblocks = static_cast<int64_t>(blocks.size());
+  Buffer u_buf;
+  float* parts = u_buf.get(usize * nt);
+  int team = 1;
 #pragma omp parallel num_threads(nt)
   {
+#if defined(_OPENMP)
+    const int tid = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
+#else
+    const int tid = 0;
+#endif
+    float* dU = parts + usize * tid;
     Scratch scratch;
+    Buffer v_buf, z_buf;
+    float* V = v_buf.get(xis * C * ldv);
+    float* Z = z_buf.get(xis * K * ldv);
+    const int64_t b0 = nblocks * tid / team, b1 = nblocks * (tid + 1) / team;
+    if (b0 == b1) std::memset(dU, 0, sizeof(float) * usize);
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const Block& blk = blocks[bi];
+      const WinogradProblem& pb = subs[blk.sub];
+      const int64_t lanes = ceil_div(blk.count, kLanes) * kLanes;
+      for (int64_t c = 0; c < C; ++c)
+        input_transform<m>(plans[blk.sub], pb, c, blk.t0, blk.count, lanes, V + c * ldv, C * ldv,
+                           scratch);
+      for (int64_t k = 0; k < K; ++k)
+        dy_transform<m>(plans[blk.sub], pb, k, blk.t0, blk.count, lanes, Z + k * ldv, K * ldv,
+                        scratch);
+      for (int xi = 0; xi < xis; ++xi)
+        sgemm_serial(false, true, K, C, lanes, 1.0f, Z + xi * K * ldv, ldv, V + xi * C * ldv,
+                     ldv, bi == b0 ? 0.0f : 1.0f, dU + xi * K * C, C);
+    }
+#pragma omp barrier
+    // dU = the threads' sums in thread order, then dw = G^T dU G, by chunks of (k, c) pairs.
+    constexpr int64_t kPairs = 256;
 #pragma omp for schedule(static)
-    for (int64_t p0 = 0; p0 < pairs; p0 += kPairs)
-      inverse_weight_transform(m, dU, K * C, p0, std::min(kPairs, pairs - p0), dw, scratch);
+    for (int64_t p0 = 0; p0 < K * C; p0 += kPairs) {
+      const int64_t n = std::min(kPairs, K * C - p0);
+      for (int t = 1; t < team; ++t)
+        for (int xi = 0; xi < xis; ++xi) {
+          float* __restrict acc = parts + xi * K * C + p0;
+          const float* __restrict add = parts + usize * t + xi * K * C + p0;
+          for (int64_t i = 0; i < n; ++i) acc[i] += add[i];
+        }
+      inverse_weight_transform(m, parts, K * C, p0, n, dw, scratch);
+    }
   }
 }
 
