@@ -256,3 +256,22 @@ def test_fast_log64_accuracy_and_special_values():
     _log_all(special, ys)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(ys, np.log(special))
+
+
+@_common.jit
+def _tanh_all(x, y):
+    for i in range(x.shape[0]):
+        y[i] = _common.fast_tanh(x[i])
+
+
+def test_fast_tanh_float32_accuracy():
+    x = np.concatenate([np.linspace(-12, 12, 400001), np.geomspace(1e-30, 1, 10001),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    y = np.empty_like(x)
+    _tanh_all(x, y)
+    exact = np.tanh(x.astype(np.float64))
+    finite = np.isfinite(x)
+    ulps = np.abs(y[finite] - exact[finite]) / np.spacing(np.abs(exact[finite]).astype(np.float32))
+    assert float(ulps.max()) <= 2.0
+    np.testing.assert_array_equal(y[~finite], np.tanh(x[~finite]))
+    assert np.signbit(y[-4]) and y[-4] == 0     # tanh(-0.0) = -0.0

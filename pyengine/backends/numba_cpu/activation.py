@@ -4,15 +4,14 @@ Shape letters: E elements; any input shape is flattened to (E,) here. Each kerne
 fixed blocks of ``BLOCK`` elements, one parallel task per block, and branches on the kind once
 per block, so the inner loops are branch-light and vectorise. Formulas and NaN rules are
 numpy_ref/activation.py's: relu(NaN) = NaN and relu'(x) = 0 where x <= 0 (a NaN input passes dy
-through); sigmoid through exp(-|x|), which never overflows; tanh is libm's.
+through); sigmoid through exp(-|x|), which never overflows; tanh as :func:`~._common.fast_tanh`.
 """
 from __future__ import annotations
 
-import numpy as np
 from numba import prange
 
 from ..base import new_output
-from ._common import BLOCK, fast_exp, jit, like, pjit, threaded
+from ._common import BLOCK, fast_exp, fast_tanh, jit, like, pjit, threaded
 
 _KINDS = {"relu": 0, "leaky_relu": 1, "sigmoid": 2, "tanh": 3}
 
@@ -45,7 +44,7 @@ def _forward_block(x, y, kind, slope):
             y[i] = pos if v >= zero else e * pos
     else:
         for i in range(x.shape[0]):
-            y[i] = np.tanh(x[i])
+            y[i] = fast_tanh(x[i])
 
 
 @jit(inline="always")

@@ -22,7 +22,7 @@ import numpy as np
 from numba import prange
 
 from ..base import new_output
-from ._common import jit, like, pjit, threaded, valid_range
+from ._common import jit, like, pjit, row_sum64, threaded, valid_range
 
 
 # -- tables --------------------------------------------------------------------------------
@@ -277,7 +277,7 @@ def _adaptive_forward(x, y, h0, h1, w0, w1):
             y[c, i, j] = acc / ((h1[i] - h0[i]) * (w1[j] - w0[j]))
 
 
-PLANES = 16   # planes per task of the adaptive backward (one row buffer serves them all)
+PLANES = 16   # planes per task of the adaptive kernels (one row buffer serves them all)
 
 
 @pjit
@@ -393,10 +393,23 @@ def adaptive_avg_pool2d_forward(x, out_hw):
     n, c, h, w = x.shape
     out_h, out_w = out_hw
     y = new_output((n, c, out_h, out_w), x.dtype)
+    if out_h == 1 and out_w == 1:
+        _global_forward(x.reshape(n * c, h * w), y.reshape(n * c))
+        return y
     h0, h1 = _adaptive_bounds(h, out_h)
     w0, w1 = _adaptive_bounds(w, out_w)
     _adaptive_forward(x.reshape(n * c, h, w), y.reshape(n * c, out_h, out_w), h0, h1, w0, w1)
     return y
+
+
+@pjit
+def _global_forward(x, y):
+    """y (NC,) = mean of each plane of x (NC, L), summed in float64: the adaptive forward when
+    one window covers the plane, on flat contiguous planes."""
+    NC, L = x.shape
+    for blk in prange((NC + PLANES - 1) // PLANES):
+        for c in range(blk * PLANES, min(NC, (blk + 1) * PLANES)):
+            y[c] = row_sum64(x[c], 0, L) / L
 
 
 @pjit
