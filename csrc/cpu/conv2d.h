@@ -13,7 +13,8 @@
 //   im2col_gemm   implicit GEMM on the packed GEMM micro-kernels (any stride, padding,
 //                 dilation, groups): forward packs im2col panels straight from x; backward-data
 //                 multiplies W^T by dy and scatters the columns into dx (col2im) in the store of
-//                 each tile; backward-weight reduces dy . im2col(x) along the pixels.
+//                 each tile; backward-weight is dy * im2col(x)^T with the pixels as the
+//                 reduction (transposed panels, or dot kernels for few output channels).
 //   implicit_gemm the same GEMMs with B read in place from zero-padded, stride-phase-split
 //                 copies of x (forward, backward-weight) or dy (backward-data): only the weights
 //                 are packed; the copies cost the size of x / dy, and the padding columns and

@@ -13,13 +13,14 @@
 // k-major (kc x NR), columns past N zero. The micro-kernel broadcasts one A value and multiplies
 // it by NR/W vectors of B, so C is produced in rows of NR contiguous floats.
 //
-// Two kernel shapes:
+// Kernels:
 //   ukernel    C tile (MR x NR) from packed panels: the broadcast ("outer product") kernel of
-//              sgemm, conv forward and conv backward-data.
+//              sgemm and of every GEMM of the convolutions.
 //   ukernel_direct_accumulate  the same with B read in place from offset rows of a source
 //              buffer (conv on zero-padded planes: no B packing at all).
-//   dot_tile   out (DMR x DNR) = A rows . B rows, both contiguous along the reduction: the
-//              kernel of conv backward-weight, whose reduction runs along the pixels, which are
+//   transpose_block  a square block in registers (16x16 / 8x8), for packing transposed panels.
+//   dot_tile   out (DMR x DNR) = A rows . B rows, both contiguous along the reduction: conv
+//              backward-weight with few output channels, whose reduction runs along the pixels,
 //              the contiguous dimension of both dy and x (no transposition needed).
 #pragma once
 
