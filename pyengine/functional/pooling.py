@@ -235,7 +235,9 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     ``indices``: int64 of ``input``'s shape, flat positions ``h*W_out + w`` (what
     ``max_pool2d(..., return_indices=True)`` returns). The output plane is
     ``(H-1)*stride - 2*padding + kernel_size`` per side unless ``output_size`` (2 or 4 entries)
-    says otherwise; an index outside the output plane raises IndexError.
+    says otherwise; an index outside the output plane raises IndexError. Where several inputs
+    of a plane name the same position, the last of them in row-major order wins, on every backend
+    (PyTorch leaves the choice unspecified: its CPU kernel's answer changes with the machine).
 
     >>> import pyengine as pe, pyengine.functional as F
     >>> x = pe.tensor([[[[1.0, 2.0], [4.0, 3.0]]]])
