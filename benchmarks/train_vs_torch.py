@@ -38,6 +38,30 @@ def torch_model():
         tnn.Flatten(), tnn.Linear(3136, 128), tnn.ReLU(), tnn.Linear(128, 10))
 
 
+def train_and_test(args, train_step, predict):
+    """The recipe both frameworks share: the same batches in the same order, then accuracy.
+
+    ``train_step(x, y) -> loss`` and ``predict(x) -> class indices`` take numpy batches (x
+    already normalised), so the loop, the data order and the timing are written once.
+    Returns (images per second, test accuracy in %, last loss).
+    """
+    loader = _batches(args, True)
+    seen, loss, t0 = 0, float("nan"), time.perf_counter()
+    for epoch in range(args.epochs):
+        loader.set_epoch(epoch)
+        for i, (x, y) in enumerate(loader):
+            if args.limit_batches and i >= args.limit_batches:
+                break
+            loss = train_step((x.numpy() - MEAN) / STD, y.numpy())
+            seen += x.shape[0]
+    elapsed = time.perf_counter() - t0
+    correct = total = 0
+    for x, y in _batches(args, False):
+        correct += int((predict((x.numpy() - MEAN) / STD) == y.numpy()).sum())
+        total += y.shape[0]
+    return seen / elapsed, 100.0 * correct / total, loss
+
+
 def run_torch(args, weights_path):
     """Train in PyTorch; saves its initial weights for the pyengine run."""
     import torch
@@ -47,28 +71,20 @@ def run_torch(args, weights_path):
     model = torch_model()
     np.savez(weights_path, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    loader = _batches(args, True)
-    seen, t0 = 0, time.perf_counter()
-    for epoch in range(args.epochs):
-        loader.set_epoch(epoch)
-        for i, (x, y) in enumerate(loader):
-            if args.limit_batches and i >= args.limit_batches:
-                break
-            xb = (torch.from_numpy(x.numpy()) - MEAN) / STD
-            loss = TF.cross_entropy(model(xb), torch.from_numpy(y.numpy()))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            seen += xb.shape[0]
-    elapsed = time.perf_counter() - t0
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in _batches(args, False):
-            pred = model((torch.from_numpy(x.numpy()) - MEAN) / STD).argmax(1)
-            correct += int((pred == torch.from_numpy(y.numpy())).sum())
-            total += y.shape[0]
-    return {"framework": "torch", "images_per_s": seen / elapsed,
-            "accuracy": 100.0 * correct / total, "final_loss": float(loss)}
+
+    def train_step(x, y):
+        loss = TF.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+
+    def predict(x):
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).argmax(1).numpy()
+
+    rate, acc, loss = train_and_test(args, train_step, predict)
+    return {"framework": "torch", "images_per_s": rate, "accuracy": acc, "final_loss": loss}
 
 
 def run_pyengine(args, weights_path):
@@ -84,27 +100,21 @@ def run_pyengine(args, weights_path):
         state = {k: z[k] for k in z.files}
     model.load_state_dict(_rename(state))
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    loader = _batches(args, True)
-    seen, t0 = 0, time.perf_counter()
-    for epoch in range(args.epochs):
-        loader.set_epoch(epoch)
-        for i, (x, y) in enumerate(loader):
-            if args.limit_batches and i >= args.limit_batches:
-                break
-            loss = F.cross_entropy(model((x - MEAN) / STD), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            seen += x.shape[0]
-    elapsed = time.perf_counter() - t0
-    correct = total = 0
-    with pe.no_grad():
-        for x, y in _batches(args, False):
-            pred = model((x - MEAN) / STD).argmax(dim=1)
-            correct += int((pred.numpy() == y.numpy()).sum())
-            total += y.shape[0]
-    return {"framework": f"pyengine ({args.backend})", "images_per_s": seen / elapsed,
-            "accuracy": 100.0 * correct / total, "final_loss": float(loss.item())}
+
+    def train_step(x, y):
+        loss = F.cross_entropy(model(pe.Tensor(x)), pe.Tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def predict(x):
+        with pe.no_grad():
+            return model(pe.Tensor(x)).argmax(dim=1).numpy()
+
+    rate, acc, loss = train_and_test(args, train_step, predict)
+    return {"framework": f"pyengine ({args.backend})", "images_per_s": rate, "accuracy": acc,
+            "final_loss": loss}
 
 
 def _rename(torch_state):

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from . import random as _random
-from ._tensor_ops import DEFAULT_FLOAT, as_dtype
+from ._tensor_ops import DEFAULT_FLOAT, as_dtype, scalar_dtype
 from .device import array_module_for, check_device, device_of_array, move_array
 from .tensor import Tensor, tensor
 
@@ -77,18 +77,12 @@ def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
 
 
 def _fill_dtype(value) -> np.dtype:
-    """torch.full's dtype for a fill value: bool, int64, float32 or complex64."""
+    """torch.full's dtype for a fill value: the dtype torch gives that scalar."""
     if isinstance(value, Tensor):
         value = value.item()
-    if isinstance(value, (bool, np.bool_)):
-        return np.dtype(np.bool_)
-    if isinstance(value, (int, np.integer)):
-        return np.dtype(np.int64)
-    if isinstance(value, (float, np.floating)):
-        return DEFAULT_FLOAT
-    if isinstance(value, (complex, np.complexfloating)):
-        return np.dtype(np.complex64)
-    raise TypeError(f"full(): fill_value must be a number, got {type(value).__name__}")
+    if not isinstance(value, (bool, int, float, complex, np.generic)):
+        raise TypeError(f"full(): fill_value must be a number, got {type(value).__name__}")
+    return scalar_dtype(value)
 
 
 def full(size, fill_value, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:

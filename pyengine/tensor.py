@@ -44,6 +44,21 @@ def _size_args(args):
     return tuple(args)
 
 
+def parse_to_args(args, device=None, dtype=None):
+    """(device, dtype) from the positional arguments of ``Tensor.to`` / ``Module.to``:
+    a device string, a dtype, both, or a tensor (its device and dtype); keywords as defaults."""
+    if len(args) > 2:
+        raise TypeError(f"to() takes at most 2 positional arguments, got {len(args)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, str):
+            device = a
+        elif a is not None:
+            dtype = a
+    return device, dtype
+
+
 class Tensor:
     """A multi-dimensional array with reverse-mode autograd, shaped like ``torch.Tensor``.
 
@@ -258,15 +273,7 @@ class Tensor:
         ``to(other_tensor)`` (its device and dtype) and the keywords. Returns self when nothing
         changes and ``copy`` is false. A move between devices always copies.
         """
-        if len(args) > 2:
-            raise TypeError(f"to() takes at most 2 positional arguments, got {len(args)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str):
-                device = a
-            else:
-                dtype = a
+        device, dtype = parse_to_args(args, device, dtype)
         out = self
         if dtype is not None:
             dt = ops.as_dtype(dtype)

@@ -125,6 +125,28 @@ def gradcheck(fn, arrays, grad_inputs=None, eps=1e-6, atol=1e-6, rtol=1e-4, seed
         f"gradcheck: analytic {analytic!r} vs numeric {numeric!r}"
 
 
+def check_backends_match(op, dtype, run, label=None, tol_op=None):
+    """Every (backend, algorithm) implementing ``op`` for ``dtype`` against numpy_ref.
+
+    ``run(algo)`` computes the outputs to compare (forward result, gradients...) as arrays on
+    whichever backend is chosen when it is called; it runs once under the reference, then once
+    per implementation with that backend chosen. Skips (saying why) when only the reference
+    implements the op for this dtype.
+    """
+    import pytest
+    impls = implementations(op, dtype)
+    if not impls:
+        pytest.skip(f"no backend other than numpy implements {op} for {np.dtype(dtype)}")
+    atol, rtol = tolerance(tol_op or op, dtype)
+    with pe.use_backend("numpy"):
+        expected = run("direct")
+    for backend, algo in impls:
+        with pe.use_backend(backend):
+            got = run(algo)
+        for k, (g, e) in enumerate(zip(got, expected)):
+            assert_close(g, e, atol, rtol, name=f"{backend}/{algo} {label or op} output {k}")
+
+
 def implementations(op, dtype=np.float32):
     """(backend, algo) pairs other than the reference that implement ``op`` for ``dtype``."""
     return [(b, a) for b, a in backends.implementations(op, dtype) if b != "numpy"]

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-_DEFAULT = {np.dtype(np.float32): (1e-5, 1e-4), np.dtype(np.float64): (1e-10, 1e-8)}
+_DEFAULT = {np.dtype(np.float32): (1e-6, 1e-5), np.dtype(np.float64): (1e-10, 1e-8)}
 
 TOLERANCES: dict[tuple[str, str], tuple[float, float]] = {
-    # op, dtype: (atol, rtol)
+    # op, dtype: (atol, rtol). Products summed over many terms (conv, linear) cancel, so their
+    # float32 errors are a few ulp of the sum of |terms|, not of |result|: conv scales rtol by
+    # |x|.|w| in its tests; linear uses the conv's values on the plain scale.
     ("conv2d", "float32"): (1e-5, 1e-4),
     ("conv_transpose2d", "float32"): (1e-5, 1e-4),
-    ("softmax", "float32"): (1e-6, 1e-5),
-    ("log_softmax", "float32"): (1e-5, 1e-5),
-    ("cross_entropy", "float32"): (1e-5, 1e-5),
-    ("batch_norm", "float32"): (1e-4, 1e-4),
+    ("linear", "float32"): (1e-5, 1e-4),
 }
 
 

@@ -84,6 +84,29 @@ def new_output(shape, dtype, like=None):
     return xp.empty(shape, dtype=dtype)
 
 
+def kernels_from(*modules):
+    """Class decorator: a backend whose kernels are plain functions, one module per op family.
+
+    Every kernel of the interface that one of ``modules`` defines (same name as the Backend
+    method) becomes a staticmethod of the decorated class; a kernel defined twice is an error.
+    numpy_ref and numba_cpu are written this way, so their classes list modules, not kernels.
+    """
+    def attach(cls):
+        seen = {}
+        for module in modules:
+            for kernel in KERNEL_TO_OP:
+                fn = getattr(module, kernel, None)
+                if fn is None:
+                    continue
+                if kernel in seen:
+                    raise TypeError(f"{cls.__name__}: kernel {kernel} is defined in both "
+                                    f"{seen[kernel].__name__} and {module.__name__}")
+                seen[kernel] = module
+                setattr(cls, kernel, staticmethod(fn))
+        return cls
+    return attach
+
+
 class Backend:
     """Base of every backend. Subclasses implement some of the kernel methods below.
 

@@ -1,7 +1,6 @@
 """Linear (y = x W^T + b, weight (out_features, in_features)), Identity and Flatten."""
 from __future__ import annotations
 
-import math
 import numbers
 
 from .. import functional as F
@@ -47,11 +46,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """torch's default: kaiming_uniform_(a=sqrt(5)) weight, U(+-1/sqrt(fan_in)) bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.reset_weight_and_bias_(self.weight, self.bias)
 
     def forward(self, input):
         """Apply the affine map."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..device import check_device
-from ..tensor import Tensor
+from ..tensor import Tensor, parse_to_args
 from .parameter import Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -350,7 +350,7 @@ class Module:
                         _replace_payload(b, convert(b))
         return self
 
-    def to(self, *args, **kwargs) -> "Module":
+    def to(self, *args, device=None, dtype=None, non_blocking: bool = False) -> "Module":
         """Move parameters and buffers to a device and/or cast the floating ones to a dtype,
         in place (Parameter identity is kept, like torch); returns self.
 
@@ -363,20 +363,7 @@ class Module:
         >>> lin.to(pe.float64).weight is w, str(w.dtype)
         (True, 'float64')
         """
-        device = kwargs.pop("device", None)
-        dtype = kwargs.pop("dtype", None)
-        kwargs.pop("non_blocking", None)
-        if kwargs:
-            raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
-        if len(args) > 2:
-            raise TypeError(f"to() takes at most 2 positional arguments, got {len(args)}")
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str):
-                device = a
-            elif a is not None:
-                dtype = a
+        device, dtype = parse_to_args(args, device, dtype)
         if device is not None:
             check_device(device)
         if dtype is not None:
@@ -512,7 +499,71 @@ class Module:
         return sorted(set(keys))
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children addressed by position (negative indices
+    and slices too), appended, inserted and deleted with the positions re-numbered 0..n-1."""
+
+    def _key(self, idx) -> str:
+        """The child name at position ``idx`` (TypeError / IndexError as torch)."""
+        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+            raise TypeError(f"{type(self).__name__} indices must be integers or slices, "
+                            f"not {type(idx).__name__}")
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
+        return list(self._modules)[idx % n]
+
+    def _renumber(self, modules) -> None:
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._from_items(list(self._modules.items())[idx])
+        return self._modules[self._key(idx)]
+
+    def __setitem__(self, idx, module):
+        self.add_module(self._key(idx), module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._key(idx)]
+        for k in keys:
+            del self._modules[k]
+        self._renumber(list(self._modules.values()))  # indices stay 0..n-1, as in torch
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add ``module`` at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Append every module of ``modules``; returns self."""
+        if not isinstance(modules, collections.abc.Iterable):
+            raise TypeError(f"{type(self).__name__}.extend should be called with an iterable "
+                            f"of modules, got {type(modules).__name__}")
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module):
+        """Insert ``module`` before position ``index``; returns self."""
+        items = list(self._modules.values())
+        n = len(items)
+        if not -n <= index <= n:
+            raise IndexError(f"index {index} is out of range for insert into length {n}")
+        items.insert(index if index >= 0 else index + n, module)
+        self._renumber(items)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """A chain of modules run in order; children are named '0', '1', ... (or by the keys of an
     OrderedDict), which is where state_dict names like ``features.0.weight`` come from.
 
@@ -531,61 +582,9 @@ class Sequential(Module):
             for idx, module in enumerate(args):
                 self.add_module(str(idx), module)
 
-    def _index(self, idx: int) -> str:
-        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
-            raise TypeError(f"{type(self).__name__} indices must be integers or slices, "
-                            f"not {type(idx).__name__}")
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for {type(self).__name__} of length {n}")
-        return list(self._modules)[idx % n]
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return self._modules[self._index(idx)]
-
-    def __setitem__(self, idx, module):
-        self.add_module(self._index(idx), module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._index(idx)]
-        for k in keys:
-            del self._modules[k]
-        # Re-number so indices stay 0..n-1, as torch does.
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module) -> "Sequential":
-        """Add ``module`` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> "Sequential":
-        """Append every module of ``modules``; returns self."""
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module) -> "Sequential":
-        """Insert ``module`` before position ``index``; returns self."""
-        items = list(self._modules.values())
-        n = len(items)
-        if not -n <= index <= n:
-            raise IndexError(f"index {index} is out of range for insert into length {n}")
-        items.insert(index if index >= 0 else index + n, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-        return self
+    @classmethod
+    def _from_items(cls, items):
+        return cls(OrderedDict(items))
 
     def forward(self, input):
         """Run each child on the previous child's output."""
@@ -594,7 +593,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules registered as children '0', '1', ... (no forward of its own).
 
     >>> import pyengine as pe
@@ -608,62 +607,12 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def _index(self, idx: int) -> str:
-        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
-            raise TypeError(f"ModuleList indices must be integers or slices, "
-                            f"not {type(idx).__name__}")
-        n = len(self)
-        if not -n <= idx < n:
-            raise IndexError(f"index {idx} is out of range for ModuleList of length {n}")
-        return str(idx % n)
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        return self._modules[self._index(idx)]
-
-    def __setitem__(self, idx, module):
-        self.add_module(self._index(idx), module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._index(idx)]
-        for k in keys:
-            del self._modules[k]
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+    @classmethod
+    def _from_items(cls, items):
+        return cls([m for _, m in items])
 
     def __iadd__(self, modules):
         return self.extend(modules)
-
-    def append(self, module) -> "ModuleList":
-        """Add ``module`` at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules) -> "ModuleList":
-        """Append every module of ``modules``; returns self."""
-        if not isinstance(modules, collections.abc.Iterable):
-            raise TypeError("ModuleList.extend should be called with an iterable of modules, "
-                            f"got {type(modules).__name__}")
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index: int, module) -> None:
-        """Insert ``module`` before position ``index``."""
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
 
 
 __all__ = ["Module", "Sequential", "ModuleList", "IncompatibleKeys"]

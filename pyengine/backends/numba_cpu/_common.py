@@ -91,36 +91,21 @@ def _like_overload(value, sample):
 
 
 # -- bit casts (for building powers of two) ------------------------------------------------
-@intrinsic
-def _f32_bits(typingctx, x):
-    """The int32 whose bits are those of the float32 ``x``."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-    return types.int32(types.float32), codegen
+def _bitcast(name, src, dst):
+    """An intrinsic ``name(x)``: the ``dst`` scalar whose bits are those of the ``src`` scalar x
+    (same width)."""
+    def cast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+        return dst(src), codegen
+    cast.__name__ = cast.__qualname__ = name
+    return intrinsic(cast)
 
 
-@intrinsic
-def _bits_f32(typingctx, i):
-    """The float32 whose bits are those of the int32 ``i``."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-    return types.float32(types.int32), codegen
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The int64 whose bits are those of the float64 ``x``."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
-    return types.int64(types.float64), codegen
-
-
-@intrinsic
-def _bits_f64(typingctx, i):
-    """The float64 whose bits are those of the int64 ``i``."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-    return types.float64(types.int64), codegen
+_f32_bits = _bitcast("_f32_bits", types.float32, types.int32)
+_bits_f32 = _bitcast("_bits_f32", types.int32, types.float32)
+_f64_bits = _bitcast("_f64_bits", types.float64, types.int64)
+_bits_f64 = _bitcast("_bits_f64", types.int64, types.float64)
 
 
 # -- exp -------------------------------------------------------------------------------------
@@ -408,4 +393,3 @@ def valid_range(out_len, stride, offset, size):
     if hi < lo:
         hi = lo
     return lo, hi
-
