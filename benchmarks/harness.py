@@ -11,6 +11,10 @@ How it measures (design.md, "Performance"):
   depends on what ran before in its process).
 - Ceilings measured in the same run: compute = the best of numpy's sgemm and torch.mm at 2048^3,
   bandwidth = a large array copy (bytes read + written).
+- First calls apart from run time: every row records its first call's wall time (``first_ms``),
+  and numba rows the JIT compile time inside it (``jit_ms``, from numba's compile events; 0 when
+  the kernels load from numba's on-disk cache). ``--cold-jit`` gives the workers an empty numba
+  cache, so ``jit_ms`` is the full compile cost a user pays once.
 
 Implementations are named ``pe:<backend>:<algo>`` (every (backend, algo) pair that
 ``pe.backends.implementations`` lists), ``torch`` (NCHW) and ``torch_cl`` (channels_last).
@@ -40,6 +44,36 @@ FAMILY_OPS = {  # benchmark family -> kernel-interface ops whose implementations
 
 
 # -- timing ------------------------------------------------------------------------------------
+class JitCompileTimer:
+    """Seconds numba spent compiling inside a ``with`` block (its "numba:compile" events,
+    nested compiles counted once); 0.0 when numba is absent or nothing compiled."""
+
+    def __enter__(self):
+        self.seconds, self._rec = 0.0, None
+        try:
+            from numba.core import event
+        except ImportError:
+            return self
+        self._rec = event.install_recorder("numba:compile")
+        self._recorder = self._rec.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._rec is None:
+            return False
+        self._rec.__exit__(*exc)
+        depth, start = 0, 0.0
+        for ts, ev in self._recorder.buffer:
+            if ev.is_start:
+                start = ts if depth == 0 else start
+                depth += 1
+            else:
+                depth -= 1
+                if depth == 0:
+                    self.seconds += ts - start
+        return False
+
+
 def time_call(fn, min_time=0.25, min_repeats=5, max_repeats=50, warmup=1):
     """Median wall time of ``fn()`` in milliseconds, and the number of timed repeats."""
     for _ in range(warmup):
@@ -226,21 +260,33 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
     if impl.startswith("torch"):
         import torch
         torch.set_num_threads(threads)
-    for _ in range(passes):
+    for p in range(passes):
         for shape in shapes:
             a = make_inputs(family, shape)
-            if impl.startswith("pe:"):
-                _, backend, algo = impl.split(":")
-                calls = pyengine_calls(backend, algo, family, shape, a)
-            else:
-                calls = torch_calls(impl == "torch_cl", family, shape, a)
+            # Building the calls may run the forward once (the backward's input): its time
+            # and compiles count toward the case's first call.
+            t0 = time.perf_counter()
+            with JitCompileTimer() as setup_jit:
+                if impl.startswith("pe:"):
+                    _, backend, algo = impl.split(":")
+                    calls = pyengine_calls(backend, algo, family, shape, a)
+                else:
+                    calls = torch_calls(impl == "torch_cl", family, shape, a)
+            setup_s = time.perf_counter() - t0
             for direction, fn in calls.items():
                 key = (shape.name, direction)
                 rec = results.setdefault(key, {"family": family, "case": shape.name,
                                                "direction": direction, "impl": impl,
                                                "threads": threads, "ms": float("inf")})
                 try:
-                    out = fn()
+                    t0 = time.perf_counter()
+                    with JitCompileTimer() as jit:
+                        out = fn()
+                    if p == 0:
+                        rec["first_ms"] = (time.perf_counter() - t0 + setup_s) * 1e3
+                        rec["jit_ms"] = (jit.seconds + setup_jit.seconds) * 1e3
+                        setup_s = 0.0
+                        setup_jit.seconds = 0.0
                     ref_file = os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz")
                     with np.load(ref_file) as z:
                         ref = [z[f"arr_{i}"] for i in range(len(z.files))]
@@ -292,18 +338,21 @@ def measure_ceilings(threads):
     return {"gflops": best, "gflops_source": src, "gbps": 2 * big.nbytes / (ms_c * 1e6)}
 
 
-def _worker_env(threads):
+def _worker_env(threads, numba_cache_dir=None):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "PYENGINE_NUM_THREADS",
                 "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
+    if numba_cache_dir:
+        env["NUMBA_CACHE_DIR"] = numba_cache_dir
     return env
 
 
-def _spawn(args, threads):
+def _spawn(args, threads, numba_cache_dir=None):
     cmd = [sys.executable, "-m", "benchmarks.harness", "--worker"] + args
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env(threads), cwd=root)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
+                          env=_worker_env(threads, numba_cache_dir))
     if proc.returncode != 0:
         raise RuntimeError(f"worker {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -324,13 +373,14 @@ def list_implementations(family, with_torch=True):
 
 
 def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threads=2,
-        min_time=0.25, progress=None):
+        min_time=0.25, progress=None, cold_jit=False):
     """Run the harness; returns {'ceilings': ..., 'results': [...]} (each row one case x impl).
 
     ``impls``: names to keep (default all); ``shapes``: case names to keep (default all).
-    ``progress``: optional callable(str) told before each worker starts.
+    ``progress``: optional callable(str) told before each worker starts. ``cold_jit``: each
+    worker starts from an empty numba cache (its first calls compile).
     """
-    report = {"threads": threads, "ceilings": None, "results": []}
+    report = {"threads": threads, "ceilings": None, "results": [], "cold_jit": cold_jit}
     if progress:
         progress("ceilings")
     report["ceilings"] = _spawn(["--ceilings", "--threads", str(threads)], threads)
@@ -349,10 +399,11 @@ def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threa
                     continue
                 if progress:
                     progress(f"{family} {impl}")
-                report["results"].extend(_spawn(
-                    ["--impl", impl, "--family", family, "--shapes", ",".join(names),
-                     "--threads", str(threads), "--ref-dir", ref_dir,
-                     "--min-time", str(min_time)], threads))
+                with tempfile.TemporaryDirectory(prefix="pyengine-numba-") as jit_dir:
+                    report["results"].extend(_spawn(
+                        ["--impl", impl, "--family", family, "--shapes", ",".join(names),
+                         "--threads", str(threads), "--ref-dir", ref_dir,
+                         "--min-time", str(min_time)], threads, jit_dir if cold_jit else None))
     _add_ratios(report)
     return report
 
@@ -376,7 +427,7 @@ def format_table(report):
     lines = [f"ceilings: {c['gflops']:.0f} GFLOP/s ({c['gflops_source']} 2048^3), "
              f"{c['gbps']:.1f} GB/s copy; threads={report['threads']}",
              f"{'family':8} {'case':24} {'direction':16} {'impl':22} {'ms':>9} {'GFLOP/s|GB/s':>13}"
-             f" {'%ceil':>6} {'vs torch':>8}"]
+             f" {'%ceil':>6} {'vs torch':>8} {'1st ms':>8} {'jit ms':>8}"]
     for r in report["results"]:
         if not r.get("validated"):
             lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
@@ -385,8 +436,10 @@ def format_table(report):
         rate = r.get("gflops") or r.get("gbps") or 0.0
         unit = "GF" if r.get("gflops") else "GB"
         ratio = f"{r['speedup_vs_torch']:.2f}x" if r.get("speedup_vs_torch") else "-"
+        jit = f"{r['jit_ms']:.0f}" if r.get("jit_ms") else "-"
         lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
-                     f"{r['ms']:9.3f} {rate:10.1f} {unit} {r.get('pct_ceiling', 0):5.1f}% {ratio:>8}")
+                     f"{r['ms']:9.3f} {rate:10.1f} {unit} {r.get('pct_ceiling', 0):5.1f}% {ratio:>8}"
+                     f" {r.get('first_ms', float('nan')):8.1f} {jit:>8}")
     return "\n".join(lines)
 
 
@@ -444,6 +497,9 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=0.25, help="seconds of repeats per case")
     ap.add_argument("--json", default=None, help="write the report here")
+    ap.add_argument("--cold-jit", action="store_true",
+                    help="give every worker an empty numba cache, so the 'jit ms' column is the "
+                         "full first-call compile time")
     args = ap.parse_args(argv)
     if args.worker:
         if args.ceilings:
@@ -463,7 +519,7 @@ def main(argv=None):
     else:
         report = run(tuple(args.ops.split(",")), args.impls.split(",") if args.impls else None,
                      args.shapes.split(",") if args.shapes else None, args.threads,
-                     args.min_time, progress=progress)
+                     args.min_time, progress=progress, cold_jit=args.cold_jit)
         print(format_table(report))
     if args.json:
         with open(args.json, "w") as f:

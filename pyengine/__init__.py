@@ -18,6 +18,7 @@ from . import backends
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import get_backend, set_backend, use_backend
 from .random import manual_seed
+from .threads import get_num_threads, set_num_threads
 from .tensor import Tensor, cat, stack, tensor
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_dlpack,  # noqa: E402
                        from_numpy, full, full_like, ones, ones_like, rand, rand_like,
@@ -27,6 +28,10 @@ from . import functional  # noqa: E402  (needs Tensor)
 from . import data  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from . import nn, optim, models  # noqa: E402  (built on functional)
+from . import threads as _threads  # noqa: E402
+
+if _threads.env_threads() is not None:   # PYENGINE_NUM_THREADS: BLAS follows it too
+    _threads.apply_to_backends()
 
 __version__ = "0.1.0"
 
@@ -49,6 +54,7 @@ complex128 = np.dtype(np.complex128)
 __all__ = [
     "Tensor", "tensor", "cat", "stack", "no_grad", "enable_grad", "is_grad_enabled",
     "backends", "set_backend", "get_backend", "use_backend", "manual_seed", "functional",
+    "set_num_threads", "get_num_threads",
     "float32", "float64", "int64",
     "set_grad_enabled", "is_cuda_available", "zeros", "ones", "full", "empty", "zeros_like",
     "ones_like", "full_like", "empty_like", "rand", "randn", "randint", "rand_like",

@@ -85,6 +85,13 @@ def test_info_lists_backends_and_coverage(capsys):
     out = capsys.readouterr().out
     assert "backends available" in out and "numpy" in out and "conv2d" in out
     assert "CUDA:" in out and "threads:" in out
+    numba_line = next(line for line in out.splitlines() if line.startswith("numba:"))
+    if "numba" in pe.backends.available():
+        status = pe.backends.get("numba").cache_status()
+        assert ("JIT cache warm" in numba_line) == status["warm"], numba_line
+        assert f"{status['kernels_cached']}/{status['kernels']} kernels cached" in numba_line
+    else:
+        assert "unavailable" in numba_line
 
 
 def test_python_m_pyengine_runs():

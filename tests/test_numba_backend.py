@@ -112,7 +112,8 @@ def test_conv_algorithms_and_fallback_within_backend():
 def restore_threads(monkeypatch):
     monkeypatch.setattr(threads, "_threads", threads._threads)
     yield
-    numba_cpu.NumbaBackend.get_num_threads()   # push the restored count back into numba
+    threads.apply_to_backends()                # push the restored count back (BLAS included)
+    numba_cpu.NumbaBackend.get_num_threads()   # and into numba's calling thread
 
 
 def _run_softmax_kernel(rows=256):
@@ -130,6 +131,18 @@ def test_thread_count_follows_pyengine(restore_threads):
     if most >= 2:
         threads.set_num_threads(2)
         assert _run_softmax_kernel() == 2
+
+
+def test_blas_follows_pyengine(restore_threads):
+    # The numba and numpy backends run their GEMMs in numpy's BLAS: its pool must follow
+    # pe.set_num_threads, or it and numba's pool oversubscribe the cores.
+    np.ones((64, 64)) @ np.ones((64, 64))      # BLAS is loaded with numpy; make sure it ran
+    if threads.blas_num_threads() is None:
+        pytest.skip("numpy links no BLAS that threadpoolctl knows")
+    pe.set_num_threads(1)
+    assert threads.blas_num_threads() == 1 and pe.get_num_threads() == 1
+    pe.set_num_threads(2)
+    assert threads.blas_num_threads() == 2
 
 
 def test_small_work_runs_on_the_calling_thread(restore_threads):

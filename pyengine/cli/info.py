@@ -34,17 +34,38 @@ def cuda_status() -> str:
 def collect() -> dict:
     """Everything ``pyengine info`` prints, as a dict."""
     import pyengine as pe
-    from pyengine.threads import get_num_threads
+    from pyengine.threads import blas_num_threads, get_num_threads
     out = {"version": pe.__version__, "python": platform.python_version(),
            "backends": pe.backends.available(), "unavailable": pe.backends.unavailable(),
            "coverage": pe.backends.coverage(), "cpu": cpu_features(),
-           "threads": get_num_threads(), "cuda": cuda_status()}
+           "threads": get_num_threads(), "blas_threads": blas_num_threads(), "cuda": cuda_status()}
     try:
         from pyengine import _cpu
         out["native_build"] = dict(_cpu.build_info())
     except ImportError as exc:
         out["native_build"] = f"not built ({exc})"
+    out["numba"] = numba_status()
     return out
+
+
+def numba_status():
+    """The numba backend's JIT cache (``NumbaBackend.cache_status()``), or why numba is out."""
+    reason = __import__("pyengine").backends.unavailable().get("numba")
+    if reason is not None:
+        return f"unavailable: {reason}"
+    from pyengine.backends.numba_cpu import NumbaBackend
+    return NumbaBackend.cache_status()
+
+
+def describe_numba(status) -> str:
+    """One line for ``pyengine info``: is numba's on-disk cache warm (first calls load) or cold
+    (each kernel compiles on its first call, seconds each)."""
+    if isinstance(status, str):
+        return status
+    state = "warm" if status["warm"] else "cold (kernels compile on first call)"
+    return (f"numba {status['numba']}, JIT cache {state}: {status['kernels_cached']}/"
+            f"{status['kernels']} kernels cached, {status['signatures_cached']} signatures, "
+            f"in {', '.join(status['cache_dirs']) or '-'}")
 
 
 def run(args) -> int:
@@ -61,7 +82,8 @@ def run(args) -> int:
         print(f"native build: {keys}")
     else:
         print(f"native build: {nb}")
-    print(f"threads: {info['threads']}")
+    print(f"numba: {describe_numba(info['numba'])}")
+    print(f"threads: {info['threads']} (numpy's BLAS: {info['blas_threads'] or 'not found'})")
     print(f"CUDA: {info['cuda']}")
     print("op coverage (dtypes each backend implements itself; '-' falls through):")
     ops = list(next(iter(info["coverage"].values())).keys())

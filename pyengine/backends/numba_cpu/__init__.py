@@ -15,8 +15,7 @@ Threads: every entry point sets numba's thread count to ``pyengine.threads.get_n
 (clamped to NUMBA_NUM_THREADS), or to 1 for calls on fewer than ``_common.SMALL_WORK`` elements.
 No kernel's result depends on the thread count. The GEMMs of conv2d and linear run in numpy's
 BLAS between numba parallel regions, never inside one, so the two pools never run at once;
-BLAS's own thread count is numpy's (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS), which the
-benchmark harness sets to the same count.
+``pe.set_num_threads`` limits BLAS to the same count (``pyengine.threads.limit_blas``).
 """
 from __future__ import annotations
 
