@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 python3 -m pyengine train --model simple_cnn --dataset fashion-mnist "$@"
-python3 -m benchmarks.harness --quick
+python3 -m pyengine bench --quick

@@ -213,7 +213,7 @@ def test_auto_picks_the_specialised_algorithms():
     """The rule of csrc/cpu/conv2d.cpp (conv2d_choose_*) on the benchmark shapes where these
     algorithms were measured faster than the GEMM-based ones ("any": close, either may run;
     None: a GEMM-based algorithm must run, as no specialised one applies)."""
-    from benchmarks.shapes import CONV_SHAPES
+    from pyengine.bench.shapes import CONV_SHAPES
     from pyengine.backends.native_cpu import to_native
 
     want = {"mnist_c1": ("any", None, "any"),

@@ -1,8 +1,9 @@
-"""The ``pyengine`` command line: train, evaluate, info (and bench, see ``pyengine bench -h``).
+"""The ``pyengine`` command line: train, evaluate, info, bench.
 
     pyengine train --model simple_cnn --dataset fashion-mnist --epochs 3
     pyengine evaluate checkpoints/simple_cnn.pe
     pyengine info
+    pyengine bench --quick
 """
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from . import info, train
+    from . import bench, info, train
     ap = argparse.ArgumentParser(prog="pyengine", description="pyengine: a CNN engine with "
                                  "hand-written kernels.")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     train.add_parsers(sub)
     info.add_parser(sub)
+    bench.add_parser(sub)
     return ap
 
 
@@ -33,6 +35,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, RuntimeError, FileNotFoundError, OSError) as exc:
+    except (ValueError, TypeError, RuntimeError, ImportError, OSError) as exc:
         print(f"pyengine {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -18,8 +18,10 @@ How it measures (design.md, "Performance"):
 
 Implementations are named ``pe:<backend>:<algo>`` (every (backend, algo) pair that
 ``pe.backends.implementations`` lists), ``torch`` (NCHW) and ``torch_cl`` (channels_last).
+Users run it through ``pyengine bench`` (pyengine/cli/bench.py); this module's command line is
+the worker that the runner starts, one process per implementation:
 
-    python -m benchmarks.harness --ops conv2d --threads 2 --json out.json
+    python -m pyengine.bench.harness --worker --impl pe:cpu:auto --family conv2d --shapes vgg ...
 """
 from __future__ import annotations
 
@@ -110,12 +112,17 @@ def make_inputs(family, shape, seed=0):
 
 
 def work(family, shape, direction, outputs):
-    """(flops, bytes moved) for one case; flops 0 for memory-bound families."""
-    if family == "conv2d":
-        f = shape.flops()
-        return (f if direction == "forward" else 2 * f), 0
-    in_bytes = int(np.prod(shape.x_shape if family == "pool2d" else shape.shape)) * 4
+    """(flops, bytes) of one case: the direct algorithm's FLOPs (0 for memory-bound families)
+    and the compulsory traffic (every input read once, every output written once)."""
     out_bytes = sum(int(np.asarray(o).nbytes) for o in outputs)
+    if family == "conv2d":
+        x_bytes = int(np.prod(shape.x_shape)) * 4
+        w_bytes = int(np.prod(shape.w_shape)) * 4
+        y_bytes = shape.n * shape.k * int(np.prod(shape.out_hw())) * 4
+        if direction == "forward":
+            return shape.flops(), x_bytes + w_bytes + out_bytes
+        return 2 * shape.flops(), y_bytes + w_bytes + x_bytes + out_bytes  # dy, w, x -> dx, dw
+    in_bytes = int(np.prod(shape.x_shape if family == "pool2d" else shape.shape)) * 4
     if direction == "forward":
         return 0, in_bytes + out_bytes
     return 0, 2 * in_bytes + out_bytes  # reads dy and saved data, writes dx
@@ -296,8 +303,9 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
                     if ms < rec["ms"]:
                         rec.update(ms=ms, repeats=reps)
                     flops, nbytes = work(family, shape, direction, out)
+                    rec.update(flops=flops, bytes=nbytes)
                     rec["gflops"] = flops / (rec["ms"] * 1e6) if flops else None
-                    rec["gbps"] = nbytes / (rec["ms"] * 1e6) if nbytes else None
+                    rec["gbps"] = nbytes / (rec["ms"] * 1e6)
                 except Exception as exc:  # report, never hide: the row shows the error
                     rec.update(validated=False, error=f"{type(exc).__name__}: {exc}")
     return list(results.values())
@@ -349,9 +357,8 @@ def _worker_env(threads, numba_cache_dir=None):
 
 
 def _spawn(args, threads, numba_cache_dir=None):
-    cmd = [sys.executable, "-m", "benchmarks.harness", "--worker"] + args
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root,
+    cmd = [sys.executable, "-m", "pyengine.bench.harness", "--worker"] + args
+    proc = subprocess.run(cmd, capture_output=True, text=True,
                           env=_worker_env(threads, numba_cache_dir))
     if proc.returncode != 0:
         raise RuntimeError(f"worker {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
@@ -372,38 +379,77 @@ def list_implementations(family, with_torch=True):
     return names
 
 
+def select_implementations(family, impls=None, backends=None, device="cpu"):
+    """The implementation names of ``family`` to time.
+
+    ``impls``: names or prefixes to keep ('pe:cpu' keeps every cpu algorithm); ``backends``:
+    backend names to keep ('torch' and 'torch_cl' name PyTorch's); ``device``: 'cpu' (the host
+    backends: cpu, numba, numpy) or 'cuda_emu' (the emulated CUDA kernels). PyTorch's CPU
+    kernels stay the baseline on both.
+    """
+    import pyengine as pe
+    if device not in ("cpu", "cuda_emu"):
+        raise ValueError(f"device must be 'cpu' or 'cuda_emu', got {device!r} (the GPU "
+                         "benchmark needs the cuda device and a GPU)")
+    on_device = set(pe.backends.AUTO_ORDER[device])
+    keep = []
+    for name in list_implementations(family):
+        backend = name.split(":")[1] if name.startswith("pe:") else name
+        if name.startswith("pe:") and backend not in on_device:
+            continue
+        if impls is not None and not any(name == i or name.startswith(i + ":") for i in impls):
+            continue
+        if backends is not None and backend not in backends:
+            continue
+        keep.append(name)
+    return keep
+
+
 def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threads=2,
-        min_time=0.25, progress=None, cold_jit=False):
+        min_time=0.25, progress=None, cold_jit=False, backends=None, device="cpu"):
     """Run the harness; returns {'ceilings': ..., 'results': [...]} (each row one case x impl).
 
-    ``impls``: names to keep (default all); ``shapes``: case names to keep (default all).
-    ``progress``: optional callable(str) told before each worker starts. ``cold_jit``: each
+    ``impls`` / ``backends`` / ``device``: which implementations (:func:`select_implementations`);
+    ``shapes``: case names to keep (default all). ``progress``: optional callable(done, total,
+    label), told before each worker process starts and once at the end. ``cold_jit``: each
     worker starts from an empty numba cache (its first calls compile).
     """
-    report = {"threads": threads, "ceilings": None, "results": [], "cold_jit": cold_jit}
-    if progress:
-        progress("ceilings")
+    families = tuple(families)
+    unknown = [f for f in families if f not in SHAPE_SETS]
+    if unknown:
+        raise ValueError(f"unknown op families {unknown}; expected some of {sorted(SHAPE_SETS)}")
+    jobs = []
+    for family in families:
+        names = [s.name for s in SHAPE_SETS[family] if shapes is None or s.name in shapes]
+        if names:
+            jobs.append((family, names, select_implementations(family, impls, backends, device)))
+    total = 1 + sum(1 + len(chosen) for _, _, chosen in jobs)
+    done = 0
+
+    def step(label):
+        nonlocal done
+        if progress:
+            progress(done, total, label)
+        done += 1
+
+    report = {"threads": threads, "device": device, "ceilings": None, "results": [],
+              "cold_jit": cold_jit}
+    step("ceilings")
     report["ceilings"] = _spawn(["--ceilings", "--threads", str(threads)], threads)
     with tempfile.TemporaryDirectory(prefix="pyengine-bench-") as ref_dir:
-        for family in families:
-            names = [s.name for s in SHAPE_SETS[family] if shapes is None or s.name in shapes]
-            if not names:
-                continue
-            if progress:
-                progress(f"{family} reference results")
+        for family, names, chosen in jobs:
+            step(f"{family} reference")
             _spawn(["--reference", "--family", family, "--shapes", ",".join(names),
                     "--ref-dir", ref_dir, "--threads", str(threads)], threads)
-            for impl in list_implementations(family):
-                if impls is not None and not any(impl == i or impl.startswith(i + ":")
-                                                 for i in impls):
-                    continue
-                if progress:
-                    progress(f"{family} {impl}")
+            for impl in chosen:
+                step(f"{family} {impl}")
                 with tempfile.TemporaryDirectory(prefix="pyengine-numba-") as jit_dir:
                     report["results"].extend(_spawn(
                         ["--impl", impl, "--family", family, "--shapes", ",".join(names),
                          "--threads", str(threads), "--ref-dir", ref_dir,
                          "--min-time", str(min_time)], threads, jit_dir if cold_jit else None))
+    if progress:
+        progress(total, total, "done")
     _add_ratios(report)
     return report
 
@@ -421,109 +467,27 @@ def _add_ratios(report):
             r["pct_ceiling"] = 100 * r["gbps"] / ceil["gbps"]
 
 
-def format_table(report):
-    """The report as a plain-text table."""
-    c = report["ceilings"]
-    lines = [f"ceilings: {c['gflops']:.0f} GFLOP/s ({c['gflops_source']} 2048^3), "
-             f"{c['gbps']:.1f} GB/s copy; threads={report['threads']}",
-             f"{'family':8} {'case':24} {'direction':16} {'impl':22} {'ms':>9} {'GFLOP/s|GB/s':>13}"
-             f" {'%ceil':>6} {'vs torch':>8} {'1st ms':>8} {'jit ms':>8}"]
-    for r in report["results"]:
-        if not r.get("validated"):
-            lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
-                         f"FAILED: {r.get('error', '?')[:80]}")
-            continue
-        rate = r.get("gflops") or r.get("gbps") or 0.0
-        unit = "GF" if r.get("gflops") else "GB"
-        ratio = f"{r['speedup_vs_torch']:.2f}x" if r.get("speedup_vs_torch") else "-"
-        jit = f"{r['jit_ms']:.0f}" if r.get("jit_ms") else "-"
-        lines.append(f"{r['family']:8} {r['case']:24} {r['direction']:16} {r['impl']:22} "
-                     f"{r['ms']:9.3f} {rate:10.1f} {unit} {r.get('pct_ceiling', 0):5.1f}% {ratio:>8}"
-                     f" {r.get('first_ms', float('nan')):8.1f} {jit:>8}")
-    return "\n".join(lines)
-
-
-QUICK_SHAPES = ("mnist_c2", "res_c4", "pointwise", "max2x2", "global", "softmax_4096x1000",
-                "cross_entropy_4096x1000")
-
-
-def quick_implementations():
-    """The backend that ``auto`` runs on host tensors (first available of cpu, numba, numpy)
-    with all its algorithms, and PyTorch NCHW."""
-    import pyengine as pe
-    best = next(n for n in ("cpu", "numba", "numpy") if n in pe.backends.available())
-    return [f"pe:{best}", "torch"]
-
-
-def format_summary(report):
-    """One line per case and direction: our best algorithm vs PyTorch."""
-    best = {}
-    for r in report["results"]:
-        if r["impl"].startswith("pe:") and r.get("validated"):
-            key = (r["case"], r["direction"])
-            if key not in best or r["ms"] < best[key]["ms"]:
-                best[key] = r
-    c = report["ceilings"]
-    lines = [f"benchmark summary ({report['threads']} threads; ceilings {c['gflops']:.0f} GFLOP/s,"
-             f" {c['gbps']:.1f} GB/s)",
-             f"  {'case':26} {'direction':16} {'ours':24} {'ms':>8} {'torch ms':>9} {'speed-up':>8}"]
-    torch_ms = {(r["case"], r["direction"]): r["ms"] for r in report["results"]
-                if r["impl"] == "torch" and r.get("validated")}
-    for (case, direction), r in best.items():
-        t = torch_ms.get((case, direction))
-        ratio = f"{t / r['ms']:.2f}x" if t else "-"
-        lines.append(f"  {case:26} {direction:16} {r['impl']:24} {r['ms']:8.3f} "
-                     f"{(t if t else float('nan')):9.3f} {ratio:>8}")
-    failed = [r for r in report["results"] if not r.get("validated")]
-    for r in failed:
-        lines.append(f"  FAILED {r['impl']} {r['case']} {r['direction']}: {r.get('error')}")
-    return "\n".join(lines)
-
-
 def main(argv=None):
-    """Command line: the runner, or (--worker) one isolated implementation."""
+    """The worker's command line (started by :func:`run`): prints its result as JSON."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--ceilings", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--reference", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--quick", action="store_true",
-                    help="a short summary: a few cases, the fastest backend vs PyTorch")
-    ap.add_argument("--impl", help=argparse.SUPPRESS)
-    ap.add_argument("--family", help=argparse.SUPPRESS)
-    ap.add_argument("--ref-dir", help=argparse.SUPPRESS)
-    ap.add_argument("--ops", default="conv2d,pool2d,softmax", help="families: conv2d,pool2d,softmax")
-    ap.add_argument("--impls", default=None, help="implementations to keep (comma-separated)")
-    ap.add_argument("--shapes", default=None, help="case names to keep (comma-separated)")
+    ap.add_argument("--worker", action="store_true", required=True)
+    ap.add_argument("--ceilings", action="store_true")
+    ap.add_argument("--reference", action="store_true")
+    ap.add_argument("--impl")
+    ap.add_argument("--family")
+    ap.add_argument("--ref-dir")
+    ap.add_argument("--shapes", default="")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--min-time", type=float, default=0.25, help="seconds of repeats per case")
-    ap.add_argument("--json", default=None, help="write the report here")
-    ap.add_argument("--cold-jit", action="store_true",
-                    help="give every worker an empty numba cache, so the 'jit ms' column is the "
-                         "full first-call compile time")
+    ap.add_argument("--min-time", type=float, default=0.25)
     args = ap.parse_args(argv)
-    if args.worker:
-        if args.ceilings:
-            out = measure_ceilings(args.threads)
-        elif args.reference:
-            out = write_references(args.family, args.shapes.split(","), args.ref_dir)
-        else:
-            out = run_worker(args.impl, args.family, args.shapes.split(","), args.threads,
-                             args.ref_dir, args.min_time)
-        print(json.dumps(out))
-        return 0
-    progress = lambda s: print(f"... {s}", file=sys.stderr, flush=True)  # noqa: E731
-    if args.quick:
-        report = run(("conv2d", "pool2d", "softmax"), quick_implementations(), QUICK_SHAPES,
-                     args.threads, min_time=0.1, progress=progress)
-        print(format_summary(report))
+    if args.ceilings:
+        out = measure_ceilings(args.threads)
+    elif args.reference:
+        out = write_references(args.family, args.shapes.split(","), args.ref_dir)
     else:
-        report = run(tuple(args.ops.split(",")), args.impls.split(",") if args.impls else None,
-                     args.shapes.split(",") if args.shapes else None, args.threads,
-                     args.min_time, progress=progress, cold_jit=args.cold_jit)
-        print(format_table(report))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+        out = run_worker(args.impl, args.family, args.shapes.split(","), args.threads,
+                         args.ref_dir, args.min_time)
+    print(json.dumps(out))
     return 0
 
 
