@@ -4,7 +4,7 @@
 #                                     # dispatched at run time) + pyengine._cuda_emu
 #   bash scripts/build_wheel.sh gpu   # pyengine-cuda13x: the same plus pyengine._cuda for
 #                                     # sm_75..sm_120 (+ PTX for sm_120), CUDA runtime static
-# The committed tree (git ls-files, with uncommitted edits) is staged in a temporary folder and
+# The tracked files (git ls-files, as in the working tree) are staged in a temporary folder and
 # built there, so the checkout's editable build is left alone and the GPU wheel can take its
 # own distribution name. `auditwheel repair` bundles libgomp (OpenMP) and sets the manylinux
 # tag; libcuda (the driver) is never bundled. Knobs: OUT_DIR, PYTHON (default python3),
@@ -20,7 +20,7 @@ stage="$(mktemp -d /tmp/pyengine-wheel-XXXXXX)"
 trap 'rm -rf "$stage"' EXIT
 # ccache hits across stagings: paths below the stage become relative in its hashes.
 export CCACHE_BASEDIR="$stage" CCACHE_NOHASHDIR=1
-git ls-files -z --cached --others --exclude-standard | \
+git ls-files -z | \
     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done | \
     tar --null -T - -cf - | tar -xf - -C "$stage"
 
