@@ -39,8 +39,8 @@ def _cupy():
     try:
         import cupy
     except ImportError as exc:
-        raise RuntimeError("device 'cuda' needs cupy (pip install 'pyengine[cuda13]') and an "
-                           f"NVIDIA GPU; cupy cannot be imported: {exc}") from None
+        raise RuntimeError("device 'cuda' needs cupy (pip install cupy-cuda13x, the 'cuda13' "
+                           f"extra) and an NVIDIA GPU; cupy cannot be imported: {exc}") from None
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # cupy raises its own CUDARuntimeError without a driver

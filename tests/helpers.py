@@ -147,6 +147,20 @@ def check_backends_match(op, dtype, run, label=None, tol_op=None):
             assert_close(g, e, atol, rtol, name=f"{backend}/{algo} {label or op} output {k}")
 
 
+def round_tf32(a):
+    """``a`` rounded to TF32 as the tensor cores read it after __float_to_tf32: 10 mantissa
+    bits, to nearest, ties away from zero; NaN and infinity unchanged. Returns float32."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+    finite = (u & np.uint32(0x7F800000)) != np.uint32(0x7F800000)
+    rounded = (u + np.uint32(0x1000)) & np.uint32(0xFFFFE000)
+    return np.where(finite, rounded, u).astype(np.uint32).view(np.float32)
+
+
+def computes_in_tf32(algo):
+    """Whether an algorithm multiplies TF32-rounded operands (its name says tf32)."""
+    return algo is not None and "tf32" in algo
+
+
 def implementations(op, dtype=np.float32):
     """(backend, algo) pairs other than the reference that implement ``op`` for ``dtype``."""
     return [(b, a) for b, a in backends.implementations(op, dtype) if b != "numpy"]

@@ -16,7 +16,8 @@ import pyengine as pe
 import pyengine.functional as F
 from pyengine import backends
 
-from .helpers import assert_close, gradcheck, implementations, noncontiguous
+from .helpers import (assert_close, computes_in_tf32, gradcheck, implementations,
+                      noncontiguous, round_tf32)
 from .tolerances import tolerance
 
 PE_OPS = {"conv2d": F.conv2d, "conv_transpose2d": F.conv_transpose2d}
@@ -270,6 +271,32 @@ def _backend_params():
         reason="no backend other than numpy implements conv2d"))]
 
 
+def check_backend_matches_reference(op, backend, algo, x, w, b, dy, kwargs):
+    """``op`` (conv2d / conv_transpose2d) forward and gradients on ``backend`` with ``algo``
+    against the numpy reference, with the scaled tolerance. For a TF32 algorithm the reference
+    multiplies the same TF32-rounded operands (x, w, dy) the tensor cores do, so the float32
+    tolerance still applies; the bias and its gradient stay fp32 (added and summed outside the
+    tensor cores)."""
+    dtype = x.dtype
+    with pe.use_backend("numpy"):
+        y_ref, g_ref = _pe_run(op, x, w, b, dy, **kwargs)
+        if computes_in_tf32(algo):
+            bias_grad = g_ref[2]
+            y_ref, g_ref = _pe_run(op, round_tf32(x), round_tf32(w), b, round_tf32(dy), **kwargs)
+            g_ref[2] = bias_grad
+        # |x|.|w| and its gradients' counterparts, through the reference in float64.
+        y_scale, g_scale = _pe_run(op, *(np.abs(a.astype(np.float64)) for a in (x, w, b)),
+                                   np.abs(dy.astype(np.float64)), **kwargs)
+    with pe.use_backend(backend):
+        y, grads = _pe_run(op, noncontiguous(x), noncontiguous(w), b, dy, algo=algo, **kwargs)
+    atol, rtol = tolerance(op, dtype)
+    where = f"{backend}/{algo} {op} {np.dtype(dtype).name}"
+    assert y.dtype == np.dtype(dtype)
+    assert_close(y, y_ref.numpy(), atol, rtol, name=f"{where} forward", scale=y_scale.numpy())
+    for name, g, r, s in zip(("input", "weight", "bias"), grads, g_ref, g_scale):
+        assert_close(g, r.numpy(), atol, rtol, name=f"{where} grad of {name}", scale=s.numpy())
+
+
 @pytest.mark.parametrize("dtype,backend,algo", _backend_params())
 @pytest.mark.parametrize("case", BACKEND_CASES, ids=lambda c: f"x{c[0]}-w{c[1]}-{c[2]}")
 def test_backends_match_reference(dtype, backend, algo, case, monkeypatch):
@@ -278,17 +305,4 @@ def test_backends_match_reference(dtype, backend, algo, case, monkeypatch):
     x, w, b = make_inputs(x_shape, w_shape, w_shape[0], dtype)
     y_shape = F.conv2d(x, w, b, **kwargs).shape
     dy = np.random.default_rng(2).standard_normal(y_shape).astype(dtype)
-    with pe.use_backend("numpy"):
-        y_ref, g_ref = _pe_run("conv2d", x, w, b, dy, **kwargs)
-        # |x|.|w| and its gradients' counterparts, through the reference in float64.
-        y_scale, g_scale = _pe_run("conv2d", *(np.abs(a.astype(np.float64)) for a in (x, w, b)),
-                                   np.abs(dy.astype(np.float64)), **kwargs)
-    with pe.use_backend(backend):
-        y, grads = _pe_run("conv2d", noncontiguous(x), noncontiguous(w), b, dy, algo=algo,
-                           **kwargs)
-    atol, rtol = tolerance("conv2d", dtype)
-    where = f"{backend}/{algo} conv2d {np.dtype(dtype).name}"
-    assert y.dtype == np.dtype(dtype)
-    assert_close(y, y_ref.numpy(), atol, rtol, name=f"{where} forward", scale=y_scale.numpy())
-    for name, g, r, s in zip(("input", "weight", "bias"), grads, g_ref, g_scale):
-        assert_close(g, r.numpy(), atol, rtol, name=f"{where} grad of {name}", scale=s.numpy())
+    check_backend_matches_reference("conv2d", backend, algo, x, w, b, dy, kwargs)

@@ -11,9 +11,8 @@ import pytest
 import pyengine as pe
 import pyengine.functional as F
 
-from .helpers import assert_close, gradcheck, implementations, noncontiguous
-from .test_conv2d import DTYPES, _pe_run, check_conv, make_inputs
-from .tolerances import tolerance
+from .helpers import gradcheck, implementations, noncontiguous
+from .test_conv2d import DTYPES, check_backend_matches_reference, check_conv, make_inputs
 
 OP = "conv_transpose2d"
 
@@ -193,15 +192,4 @@ def test_backends_match_reference(dtype, backend, algo, case, monkeypatch):
     x, w, b = make_inputs(x_shape, w_shape, w_shape[1] * kwargs.get("groups", 1), dtype)
     y_shape = F.conv_transpose2d(x, w, b, **kwargs).shape
     dy = np.random.default_rng(2).standard_normal(y_shape).astype(dtype)
-    with pe.use_backend("numpy"):
-        y_ref, g_ref = _pe_run(OP, x, w, b, dy, **kwargs)
-        y_scale, g_scale = _pe_run(OP, *(np.abs(a.astype(np.float64)) for a in (x, w, b)),
-                                   np.abs(dy.astype(np.float64)), **kwargs)
-    with pe.use_backend(backend):
-        y, grads = _pe_run(OP, noncontiguous(x), noncontiguous(w), b, dy, algo=algo, **kwargs)
-    atol, rtol = tolerance(OP, dtype)
-    where = f"{backend}/{algo} {OP} {np.dtype(dtype).name}"
-    assert y.dtype == np.dtype(dtype)
-    assert_close(y, y_ref.numpy(), atol, rtol, name=f"{where} forward", scale=y_scale.numpy())
-    for name, g, r, s in zip(("input", "weight", "bias"), grads, g_ref, g_scale):
-        assert_close(g, r.numpy(), atol, rtol, name=f"{where} grad of {name}", scale=s.numpy())
+    check_backend_matches_reference(OP, backend, algo, x, w, b, dy, kwargs)

@@ -307,7 +307,8 @@ def test_results_do_not_depend_on_thread_order(emu, case):
 
 
 def test_algorithms_are_listed_and_selectable(emu):
-    assert emu.algorithms("conv2d") == ("implicit_gemm_tiled", "direct_depthwise")
+    assert emu.algorithms("conv2d") == ("implicit_gemm_tiled", "direct_depthwise",
+                                        "implicit_gemm_tf32")
     assert emu.algorithms("softmax") == ("warp_per_row", "block_per_row")
     assert emu.algorithms("log_softmax") == ("warp_per_row", "block_per_row")
     assert emu.algorithms("linear") == ("direct",)

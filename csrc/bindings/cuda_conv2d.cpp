@@ -11,7 +11,8 @@ namespace {
 
 gpu::ConvAlgo conv_algo(const std::string& name, const char* fn) {
   return static_cast<gpu::ConvAlgo>(
-      choice(name, {"auto", "implicit_gemm_tiled", "direct_depthwise"}, fn, "algorithm"));
+      choice(name, {"auto", "implicit_gemm_tiled", "direct_depthwise", "implicit_gemm_tf32"}, fn,
+             "algorithm"));
 }
 
 // Checks x and w against each other and the params; returns the shape with P, Q filled in.
@@ -34,7 +35,8 @@ gpu::ConvShape conv_shape(const std::vector<int64_t>& xs, const Arg& w, const Co
 }  // namespace
 
 void bind_cuda_conv2d(py::module_& m) {
-  m.attr("CONV2D_ALGORITHMS") = py::make_tuple("implicit_gemm_tiled", "direct_depthwise");
+  m.attr("CONV2D_ALGORITHMS") =
+      py::make_tuple("implicit_gemm_tiled", "direct_depthwise", "implicit_gemm_tf32");
 
   m.def("conv2d_forward", [](const py::object& xo, const py::object& wo, const py::object& bo,
                              const py::object& yo, const py::object& po,

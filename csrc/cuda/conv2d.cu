@@ -1,6 +1,7 @@
 // 2-d convolution kernels (cross-correlation, NCHW, float32): forward, backward-data,
-// backward-weight and the bias gradient, as an implicit GEMM (implicit_gemm_tiled) and as
-// direct depthwise kernels (direct_depthwise). See conv2d.h for the algorithms.
+// backward-weight and the bias gradient, as an implicit GEMM (implicit_gemm_tiled, and on the
+// TF32 tensor cores implicit_gemm_tf32) and as direct depthwise kernels (direct_depthwise).
+// See conv2d.h for the algorithms.
 //
 // Shape letters: N batch, C input channels, K output channels, G groups (Cg = C/G, Kg = K/G),
 // H W input plane, R S kernel, P Q output plane, L = P*Q. A padded position (outside [0, H) x
@@ -213,10 +214,14 @@ ConvAlgo resolve(ConvAlgo algo, const ConvShape& s, const Conv2dParams& p) {
   return algo;
 }
 
-// Few output rows per group: the 32 x 32 tile; otherwise 64 x 64.
+// TF32 when asked; else few output rows per group: the 32 x 32 tile; otherwise 64 x 64.
 template <bool kAKFast, bool kBKFast, class Op>
-void gemm(int64_t M, int64_t N, int64_t Kd, int64_t batches, const Op& op, cudaStream_t st) {
-  if (M <= GemmTileSmall::BM)
+void gemm(int64_t M, int64_t N, int64_t Kd, int64_t batches, const Op& op, ConvAlgo algo,
+          cudaStream_t st) {
+  if (algo == ConvAlgo::implicit_gemm_tf32)
+    run_gemm<GemmTileTf32, kAKFast, kBKFast>(
+        plan_gemm<GemmTileTf32>(M, N, Kd, batches, false), op, st);
+  else if (M <= GemmTileSmall::BM)
     run_gemm<GemmTileSmall, kAKFast, kBKFast>(
         plan_gemm<GemmTileSmall>(M, N, Kd, batches, false), op, st);
   else
@@ -253,7 +258,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
            y, x, w, b, g);
     return;
   }
-  gemm<true, false>(g.Kg, g.N * g.P * g.Q, g.Cg * g.R * g.S, g.G, ForwardOp{g, x, w, b, y}, st);
+  gemm<true, false>(g.Kg, g.N * g.P * g.Q, g.Cg * g.R * g.S, g.G, ForwardOp{g, x, w, b, y}, algo,
+                    st);
 }
 
 void conv2d_backward_data(float* dx, const float* dy, const float* w, const ConvShape& shape,
@@ -267,7 +273,7 @@ void conv2d_backward_data(float* dx, const float* dy, const float* w, const Conv
     return;
   }
   gemm<true, false>(g.Cg, g.N * g.H * g.W, g.Kg * g.R * g.S, g.G, BackwardDataOp{g, dy, w, dx},
-                    st);
+                    algo, st);
 }
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* x, const ConvShape& shape,
@@ -280,7 +286,9 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
            0, st, dw, dy, x, g);
     return;
   }
-  if (g.Kg <= GemmTileSmall::BM)
+  if (algo == ConvAlgo::implicit_gemm_tf32)
+    backward_weight_gemm<GemmTileTf32>(dw, dy, x, g, st);
+  else if (g.Kg <= GemmTileSmall::BM)
     backward_weight_gemm<GemmTileSmall>(dw, dy, x, g, st);
   else
     backward_weight_gemm<GemmTileLarge>(dw, dy, x, g, st);

@@ -11,6 +11,9 @@
 //   direct_depthwise     groups == C (Cg == 1): one thread per output / input element, and one
 //                        block per weight tap for the weight gradient; asked for a convolution
 //                        that is not depthwise it runs implicit_gemm_tiled.
+//   implicit_gemm_tf32   the same implicit GEMMs on the tensor cores (WMMA, TF32 operands
+//                        rounded to nearest, fp32 accumulation): sm_80 and newer, selected by
+//                        name only (like PyTorch with allow_tf32; auto stays exact fp32).
 //   auto                 direct_depthwise for depthwise convolutions with G > 1, else the GEMM.
 #pragma once
 
@@ -21,7 +24,12 @@
 
 namespace pyengine::gpu {
 
-enum class ConvAlgo : int { automatic = 0, implicit_gemm_tiled = 1, direct_depthwise = 2 };
+enum class ConvAlgo : int {
+  automatic = 0,
+  implicit_gemm_tiled = 1,
+  direct_depthwise = 2,
+  implicit_gemm_tf32 = 3,
+};
 
 struct ConvShape {
   int64_t N, C, H, W;  // input

@@ -4,7 +4,11 @@
 // Shape letters: none.
 #include "cuda/device.h"
 
+#include <stdexcept>
+#include <string>
+
 #include "cuda/common.cuh"
+#include "cuda/gemm.cuh"
 
 namespace pyengine::gpu {
 
@@ -30,6 +34,18 @@ DeviceReport probe_device() {
   PYENGINE_CUDA_CHECK(
       cudaDeviceGetAttribute(&r.multiprocessors, cudaDevAttrMultiProcessorCount, r.device));
   return r;
+}
+
+void require_tf32_tensor_cores() {
+  int device = 0, major = 0, minor = 0;
+  PYENGINE_CUDA_CHECK(cudaGetDevice(&device));
+  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  if (major < 8)
+    throw std::invalid_argument(
+        "the TF32 algorithm needs tensor cores with TF32 (compute capability 8.0 or newer); "
+        "this GPU is " + std::to_string(major) + "." + std::to_string(minor) +
+        ": use algo='implicit_gemm_tiled'");
 }
 
 void synchronize(StreamHandle stream) {

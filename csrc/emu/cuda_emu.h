@@ -31,10 +31,12 @@
 // which is one copy per running block. Dynamic shared memory is filled with 0xFF bytes (NaN
 // floats, -1 integers) at the start of each block, so a read before a write shows up.
 //
-// Not emulated: tensor-core (WMMA/MMA) fragments, cooperative groups, clusters, streams as
-// concurrency (everything runs synchronously on the calling thread), and the reduced accuracy
-// of fast-math intrinsics (__expf and friends are computed exactly): those are covered only by
-// the GPU tests.
+// Tensor cores: nvcuda::wmma for TF32 m16n16k8 (csrc/emu/wmma_emu.h, included at the end).
+//
+// Not emulated: mma.sync PTX and other WMMA shapes and precisions, cooperative groups,
+// clusters, streams as concurrency (everything runs synchronously on the calling thread), and
+// the reduced accuracy of fast-math intrinsics (__expf and friends are computed exactly): those
+// are covered only by the GPU tests.
 //
 // Shape letters: none (no tensors here).
 #pragma once
@@ -62,6 +64,7 @@
 #define __forceinline__ inline
 #define __noinline__
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 // At block scope thread_local implies static storage duration: one instance per host thread,
 // and a host thread runs one block at a time, so every thread of a block sees the same array.
 #define __shared__ thread_local
@@ -353,3 +356,5 @@ cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaDriverGetVersion(int* version);
 cudaError_t cudaRuntimeGetVersion(int* version);
+
+#include "emu/wmma_emu.h"

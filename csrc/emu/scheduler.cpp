@@ -283,6 +283,11 @@ class BlockRunner {
     std::abort();  // a finished fiber is never resumed
   }
 
+  // An API misuse found by a device function (wmma alignment, ...): stops the launch.
+  [[noreturn]] void kernel_error(const char* message) {
+    fail(std::string("CUDA emulator: ") + message);
+  }
+
  private:
   void shuffle(std::vector<int>& v) {
     for (size_t i = v.size(); i > 1; --i) {
@@ -501,6 +506,9 @@ void check_configuration(dim3 grid, dim3 block, size_t shared_bytes) {
 }  // namespace
 
 void syncthreads() { active().syncthreads(); }
+namespace detail {
+void kernel_error(const char* message) { active().kernel_error(message); }
+}  // namespace detail
 unsigned active_mask() { return active().active_mask(); }
 void* dynamic_shared_memory() { return active().shared_memory(); }
 void set_seed(uint64_t seed) { g_seed.store(seed); }

@@ -113,7 +113,7 @@ def probe():
         cupy = importlib.import_module("cupy")
     except Exception as exc:  # absent (ImportError) or a broken install
         reason = (f"cupy cannot be imported ({type(exc).__name__}: {exc}); install it with "
-                  "pip install 'pyengine[cuda13]'")
+                  "pip install cupy-cuda13x, the 'cuda13' extra")
         try:
             problem = _device_problem(native)
         except Exception as probe_exc:  # a probe failure must not break `import pyengine`

@@ -1,17 +1,17 @@
 """conv2d kernels of the CUDA modules (csrc/cuda/conv2d.cu): forward, backward-data,
 backward-weight and the bias gradient.
 
-Algorithms (``algorithms('conv2d')``): ``implicit_gemm_tiled`` (a shared-memory tiled,
-register-blocked GEMM whose operands are gathered from the tensors on the fly; the weight
-gradient's long reduction is split and summed in a fixed order) and ``direct_depthwise``
-(groups == C; any other convolution runs the GEMM). ``auto`` picks direct_depthwise for
-depthwise convolutions with groups > 1.
+Algorithms (``algorithms('conv2d')``, the module's CONV2D_ALGORITHMS): ``implicit_gemm_tiled``
+(a shared-memory tiled, register-blocked GEMM whose operands are gathered from the tensors on
+the fly; the weight gradient's long reduction is split and summed in a fixed order),
+``direct_depthwise`` (groups == C; any other convolution runs the GEMM) and
+``implicit_gemm_tf32`` (the same GEMMs on the TF32 tensor cores, sm_80+: operands rounded to
+TF32, fp32 accumulation; chosen by name only). ``auto`` picks direct_depthwise for depthwise
+convolutions with groups > 1, else implicit_gemm_tiled.
 """
 from __future__ import annotations
 
 from ._glue import CudaGlue
-
-ALGORITHMS = ("implicit_gemm_tiled", "direct_depthwise")
 
 
 class Conv2dKernels(CudaGlue):

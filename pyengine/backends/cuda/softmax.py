@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from ._glue import CudaGlue
 
-ALGORITHMS = ("warp_per_row", "block_per_row")
-
 
 class SoftmaxKernels(CudaGlue):
     """softmax / log_softmax forward and backward, float32, any dim."""
