@@ -65,8 +65,24 @@ def test_select_implementations_by_device_and_backend():
         assert not any(n.startswith("pe:cpu:") for n in emu)
     with pytest.raises(ValueError, match="device"):
         harness.select_implementations("pool2d", device="tpu")
+    if "cuda" not in pe.backends.available():
+        with pytest.raises(RuntimeError, match="cuda device is unavailable"):
+            harness.select_implementations("conv2d", device="cuda")
     with pytest.raises(ValueError, match="families"):
         harness.run(("nope",))
+
+
+def test_gpu_shapes_scale_the_batch_only():
+    from pyengine.bench import gpu
+    for family in ("conv2d", "pool2d", "softmax"):
+        cpu, cuda = harness.shapes_for(family), harness.shapes_for(family, "cuda")
+        assert [s.name for s in cpu] == [s.name for s in cuda]
+        for a, b in zip(cpu, cuda):
+            k = gpu.BATCH_SCALE[family]
+            if family == "softmax":
+                assert b.shape == (a.shape[0] * k,) + tuple(a.shape[1:])
+            else:
+                assert b.n == a.n * k and b.x_shape[1:] == a.x_shape[1:]
 
 
 def test_validation_rejects_a_wrong_result():

@@ -26,6 +26,7 @@ the worker that the runner starts, one process per implementation:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -37,6 +38,14 @@ import time
 import numpy as np
 
 from .shapes import SHAPE_SETS
+
+def shapes_for(family, device="cpu"):
+    """The shape set of ``family`` on ``device`` (the GPU's batches scaled up, bench/gpu.py)."""
+    if device == "cuda":
+        from . import gpu
+        return [gpu.scaled(family, s) for s in SHAPE_SETS[family]]
+    return list(SHAPE_SETS[family])
+
 
 FAMILY_OPS = {  # benchmark family -> kernel-interface ops whose implementations are timed
     "conv2d": ("conv2d",),
@@ -143,6 +152,7 @@ def _pool_params(shape):
 def pyengine_calls(backend_name, algo, family, shape, a):
     """{direction: zero-argument callable returning the output arrays} for a pyengine impl."""
     import pyengine as pe
+    from pyengine.backends.base import array_module
     from pyengine.params import LossParams
 
     b = pe.backends.get(backend_name)
@@ -173,7 +183,8 @@ def pyengine_calls(backend_name, algo, family, shape, a):
 
         def fwd_bwd():
             loss, lse = b.cross_entropy_forward(x, a["target"], None, lp)
-            return (b.cross_entropy_backward(np.ones((), np.float32), x, a["target"], None, lse, lp),)
+            one = array_module(x).ones((), np.float32)
+            return (b.cross_entropy_backward(one, x, a["target"], None, lse, lp),)
 
         return {"forward": lambda: b.cross_entropy_forward(x, a["target"], None, lp)[:1],
                 "forward+backward": fwd_bwd}
@@ -190,7 +201,7 @@ def torch_calls(channels_last, family, shape, a):
     import torch.nn.functional as TF
 
     def t(arr):
-        v = torch.from_numpy(arr)
+        v = arr if torch.is_tensor(arr) else torch.from_numpy(arr)
         if channels_last and v.dim() == 4 and v.is_floating_point():
             v = v.contiguous(memory_format=torch.channels_last)
         return v
@@ -221,7 +232,7 @@ def torch_calls(channels_last, family, shape, a):
                     y, x, k, s, p, False, True, None),)}
     x, dy = t(a["x"]), t(a["dy"])
     if shape.op == "cross_entropy":
-        target = torch.from_numpy(a["target"])
+        target = t(a["target"])
 
         def fwd_bwd():
             xl = x.detach().requires_grad_(True)
@@ -238,14 +249,11 @@ def torch_calls(channels_last, family, shape, a):
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _as_numpy(o):
-    return o.detach().contiguous().numpy() if hasattr(o, "detach") else np.asarray(o)
-
-
 def check_outputs(outputs, reference, scale_atol=1e-3):
     """Max error relative to the reference's magnitude; raises AssertionError when too large."""
+    from .gpu import as_numpy
     for o, r in zip(outputs, reference):
-        o, r = _as_numpy(o), np.asarray(r)
+        o, r = as_numpy(o), np.asarray(r)
         if o.shape != r.shape:
             raise AssertionError(f"shape {o.shape} != reference {r.shape}")
         if o.dtype.kind in "iu":
@@ -259,17 +267,27 @@ def check_outputs(outputs, reference, scale_atol=1e-3):
 
 
 # -- the worker: one implementation, one family, in its own process ------------------------------
-def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
-    """Validate and time ``impl`` on the named shapes; returns a list of result dicts."""
-    shapes = [s for s in SHAPE_SETS[family] if s.name in shape_names]
-    passes = 2 if impl.startswith("torch") else 1
+def run_worker(impl, family, shape_names, threads, ref_dir, min_time, device="cpu"):
+    """Validate and time ``impl`` on the named shapes of ``device``; returns a list of result
+    dicts. On 'cuda' the inputs live on the GPU and CUDA events time each call."""
+    shapes = [s for s in shapes_for(family, device) if s.name in shape_names]
+    for_torch = impl.startswith("torch")
+    passes = 2 if for_torch else 1
     results = {}
-    if impl.startswith("torch"):
+    timer = time_call
+    if for_torch:
         import torch
         torch.set_num_threads(threads)
+    if device == "cuda":
+        from . import gpu
+        timer = functools.partial(gpu.time_call, for_torch=for_torch)
+        if for_torch:
+            gpu.set_torch_tf32(impl == "torch_tf32")
     for p in range(passes):
         for shape in shapes:
             a = make_inputs(family, shape)
+            if device == "cuda":
+                a = gpu.to_device(a, for_torch)
             # Building the calls may run the forward once (the backward's input): its time
             # and compiles count toward the case's first call.
             t0 = time.perf_counter()
@@ -284,7 +302,8 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
                 key = (shape.name, direction)
                 rec = results.setdefault(key, {"family": family, "case": shape.name,
                                                "direction": direction, "impl": impl,
-                                               "threads": threads, "ms": float("inf")})
+                                               "device": device, "threads": threads,
+                                               "ms": float("inf")})
                 try:
                     t0 = time.perf_counter()
                     with JitCompileTimer() as jit:
@@ -299,7 +318,7 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
                         ref = [z[f"arr_{i}"] for i in range(len(z.files))]
                     check_outputs(out, ref)
                     rec["validated"] = True
-                    ms, reps = time_call(fn, min_time=min_time)
+                    ms, reps = timer(fn, min_time=min_time)
                     if ms < rec["ms"]:
                         rec.update(ms=ms, repeats=reps)
                     flops, nbytes = work(family, shape, direction, out)
@@ -311,18 +330,27 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time):
     return list(results.values())
 
 
-def write_references(family, shape_names, ref_dir):
-    """Compute the numpy_ref outputs of every case once, into ``ref_dir`` (one .npz each)."""
-    for shape in [s for s in SHAPE_SETS[family] if s.name in shape_names]:
+def write_references(family, shape_names, ref_dir, device="cpu"):
+    """Compute the reference outputs of every case once, into ``ref_dir`` (one .npz each): the
+    numpy reference; for the GPU's larger shapes the cpu backend (itself tested against the
+    numpy reference) when it is built, so that the references take seconds, not minutes."""
+    import pyengine as pe
+    ref = "cpu" if device == "cuda" and "cpu" in pe.backends.available() else "numpy"
+    for shape in [s for s in shapes_for(family, device) if s.name in shape_names]:
         a = make_inputs(family, shape)
-        for direction, fn in pyengine_calls("numpy", "direct", family, shape, a).items():
+        for direction, fn in pyengine_calls(ref, "auto" if ref == "cpu" else "direct", family,
+                                            shape, a).items():
             ref = [np.asarray(o) for o in fn()]
             np.savez(os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz"), *ref)
     return []
 
 
-def measure_ceilings(threads):
-    """{'gflops': best sgemm GFLOP/s at 2048^3 (numpy or torch.mm), 'gbps': copy bandwidth}."""
+def measure_ceilings(threads, device="cpu"):
+    """{'gflops': best sgemm GFLOP/s at 2048^3 (numpy or torch.mm), 'gbps': copy bandwidth};
+    on 'cuda' the GPU's (bench/gpu.py), with 'gflops_tf32' too."""
+    if device == "cuda":
+        from . import gpu
+        return gpu.measure_ceilings()
     n = 2048
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
@@ -365,8 +393,10 @@ def _spawn(args, threads, numba_cache_dir=None):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def list_implementations(family, with_torch=True):
-    """Every implementation name for a family: pe:<backend>:<algo> pairs, then torch baselines."""
+def list_implementations(family, with_torch=True, device="cpu"):
+    """Every implementation name for a family: pe:<backend>:<algo> pairs, then PyTorch's
+    (NCHW 'torch' and 'torch_cl' on the host; on 'cuda' 'torch' with TF32 off, and for conv2d
+    'torch_tf32' with it on)."""
     import pyengine as pe
     names = []
     for op in FAMILY_OPS[family]:
@@ -374,26 +404,32 @@ def list_implementations(family, with_torch=True):
             name = f"pe:{backend}:{algo}"
             if name not in names:
                 names.append(name)
-    if with_torch:
+    if with_torch and device == "cuda":
+        names += ["torch", "torch_tf32"] if family == "conv2d" else ["torch"]
+    elif with_torch:
         names += ["torch", "torch_cl"] if family in ("conv2d", "pool2d") else ["torch"]
     return names
+
+
+DEVICES = ("cpu", "cuda_emu", "cuda")
 
 
 def select_implementations(family, impls=None, backends=None, device="cpu"):
     """The implementation names of ``family`` to time.
 
     ``impls``: names or prefixes to keep ('pe:cpu' keeps every cpu algorithm); ``backends``:
-    backend names to keep ('torch' and 'torch_cl' name PyTorch's); ``device``: 'cpu' (the host
-    backends: cpu, numba, numpy) or 'cuda_emu' (the emulated CUDA kernels). PyTorch's CPU
-    kernels stay the baseline on both.
+    backend names to keep ('torch', 'torch_cl', 'torch_tf32' name PyTorch's); ``device``:
+    'cpu' (the host backends: cpu, numba, numpy), 'cuda_emu' (the emulated CUDA kernels, with
+    PyTorch's CPU kernels as the baseline) or 'cuda' (the GPU kernels against PyTorch/cuDNN).
     """
     import pyengine as pe
-    if device not in ("cpu", "cuda_emu"):
-        raise ValueError(f"device must be 'cpu' or 'cuda_emu', got {device!r} (the GPU "
-                         "benchmark needs the cuda device and a GPU)")
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and "cuda" not in pe.backends.available():
+        raise RuntimeError(f"the cuda device is unavailable: {pe.backends.unavailable()['cuda']}")
     on_device = set(pe.backends.AUTO_ORDER[device])
     keep = []
-    for name in list_implementations(family):
+    for name in list_implementations(family, device=device):
         backend = name.split(":")[1] if name.startswith("pe:") else name
         if name.startswith("pe:") and backend not in on_device:
             continue
@@ -420,7 +456,7 @@ def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threa
         raise ValueError(f"unknown op families {unknown}; expected some of {sorted(SHAPE_SETS)}")
     jobs = []
     for family in families:
-        names = [s.name for s in SHAPE_SETS[family] if shapes is None or s.name in shapes]
+        names = [s.name for s in shapes_for(family, device) if shapes is None or s.name in shapes]
         if names:
             jobs.append((family, names, select_implementations(family, impls, backends, device)))
     total = 1 + sum(1 + len(chosen) for _, _, chosen in jobs)
@@ -435,18 +471,19 @@ def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threa
     report = {"threads": threads, "device": device, "ceilings": None, "results": [],
               "cold_jit": cold_jit}
     step("ceilings")
-    report["ceilings"] = _spawn(["--ceilings", "--threads", str(threads)], threads)
+    report["ceilings"] = _spawn(["--ceilings", "--threads", str(threads), "--device", device],
+                                threads)
     with tempfile.TemporaryDirectory(prefix="pyengine-bench-") as ref_dir:
         for family, names, chosen in jobs:
             step(f"{family} reference")
             _spawn(["--reference", "--family", family, "--shapes", ",".join(names),
-                    "--ref-dir", ref_dir, "--threads", str(threads)], threads)
+                    "--ref-dir", ref_dir, "--threads", str(threads), "--device", device], threads)
             for impl in chosen:
                 step(f"{family} {impl}")
                 with tempfile.TemporaryDirectory(prefix="pyengine-numba-") as jit_dir:
                     report["results"].extend(_spawn(
                         ["--impl", impl, "--family", family, "--shapes", ",".join(names),
-                         "--threads", str(threads), "--ref-dir", ref_dir,
+                         "--threads", str(threads), "--ref-dir", ref_dir, "--device", device,
                          "--min-time", str(min_time)], threads, jit_dir if cold_jit else None))
     if progress:
         progress(total, total, "done")
@@ -455,14 +492,19 @@ def run(families=("conv2d", "pool2d", "softmax"), impls=None, shapes=None, threa
 
 
 def _add_ratios(report):
+    """Speed-up over PyTorch ('torch': NCHW, TF32 off; a TF32 row against 'torch_tf32' when
+    it ran) and % of the ceiling (a TF32 row against the TF32 GEMM ceiling when measured)."""
     ceil = report["ceilings"]
-    torch_ms = {(r["family"], r["case"], r["direction"]): r["ms"]
-                for r in report["results"] if r["impl"] == "torch" and r.get("validated")}
+    torch_ms = {(r["impl"], r["family"], r["case"], r["direction"]): r["ms"]
+                for r in report["results"] if r["impl"].startswith("torch") and r.get("validated")}
     for r in report["results"]:
-        base = torch_ms.get((r["family"], r["case"], r["direction"]))
+        tf32 = "tf32" in r["impl"]
+        key = (r["family"], r["case"], r["direction"])
+        base = (tf32 and torch_ms.get(("torch_tf32",) + key)) or torch_ms.get(("torch",) + key)
         r["speedup_vs_torch"] = base / r["ms"] if base and r.get("validated") else None
         if r.get("gflops"):
-            r["pct_ceiling"] = 100 * r["gflops"] / ceil["gflops"]
+            tf32 = tf32 and "gflops_tf32" in ceil
+            r["pct_ceiling"] = 100 * r["gflops"] / ceil["gflops_tf32" if tf32 else "gflops"]
         elif r.get("gbps"):
             r["pct_ceiling"] = 100 * r["gbps"] / ceil["gbps"]
 
@@ -479,14 +521,15 @@ def main(argv=None):
     ap.add_argument("--shapes", default="")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=0.25)
+    ap.add_argument("--device", default="cpu", choices=DEVICES)
     args = ap.parse_args(argv)
     if args.ceilings:
-        out = measure_ceilings(args.threads)
+        out = measure_ceilings(args.threads, args.device)
     elif args.reference:
-        out = write_references(args.family, args.shapes.split(","), args.ref_dir)
+        out = write_references(args.family, args.shapes.split(","), args.ref_dir, args.device)
     else:
         out = run_worker(args.impl, args.family, args.shapes.split(","), args.threads,
-                         args.ref_dir, args.min_time)
+                         args.ref_dir, args.min_time, args.device)
     print(json.dumps(out))
     return 0
 

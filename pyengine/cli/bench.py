@@ -111,8 +111,10 @@ def add_parser(sub) -> None:
     p.add_argument("--impls", default=None,
                    help="implementations (or prefixes) to keep, e.g. pe:cpu:winograd,torch")
     p.add_argument("--shapes", default=None, help="case names to keep, comma-separated")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda_emu"),
-                   help="whose kernels: the host backends, or the emulated CUDA kernels")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda_emu", "cuda"),
+                   help="whose kernels: the host backends, the emulated CUDA kernels (PyTorch's "
+                        "CPU kernels as baseline), or the GPU's against PyTorch/cuDNN (TF32 off, "
+                        "and on for conv2d as torch_tf32; CUDA events, larger batches)")
     p.add_argument("--threads", type=_positive_int, default=2,
                    help="threads for every implementation, PyTorch's included (default 2)")
     p.add_argument("--min-time", type=float, default=0.25,
