@@ -96,16 +96,19 @@ def test_validation_rejects_a_wrong_result():
 
 def test_bench_command_end_to_end(tmp_path, capsys):
     out_json, md, plots = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "plots"
-    args = ["bench", "--ops", "softmax", "--shapes", "softmax_4096x1000", "--backends",
-            "numpy,torch", "--min-time", "0.01", "--no-progress"]
+    args = ["bench", "--ops", "softmax", "--shapes", "softmax_4096x1000,softmax_seg",
+            "--backends", "numpy,torch", "--min-time", "0.01", "--no-progress"]
     assert main(args + ["--json", str(out_json), "--markdown", str(md), "--plots", str(plots)]) == 0
     table = capsys.readouterr().out
     assert "ceilings:" in table and "pe:numpy:direct" in table and "torch" in table
     rep = json.loads(out_json.read_text())
-    rows = {(r["impl"], r["direction"]): r for r in rep["results"]}
-    assert set(rows) == {(i, d) for i in ("pe:numpy:direct", "torch")
-                         for d in ("forward", "backward")}
-    for r in rows.values():
+    rows = {(r["impl"], r["direction"]): r for r in rep["results"]
+            if r["case"] == "softmax_4096x1000"}
+    assert {(r["impl"], r["case"], r["direction"]) for r in rep["results"]} == {
+        (i, c, d) for i in ("pe:numpy:direct", "torch") for c in ("softmax_4096x1000",
+                                                                  "softmax_seg")
+        for d in ("forward", "backward")}
+    for r in rep["results"]:
         assert r["validated"] and r["ms"] > 0 and r["first_ms"] > 0 and r["bytes"] > 0
     fwd = rows[("pe:numpy:direct", "forward")]
     assert fwd["speedup_vs_torch"] == pytest.approx(rows[("torch", "forward")]["ms"] / fwd["ms"])

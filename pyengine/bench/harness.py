@@ -335,11 +335,11 @@ def write_references(family, shape_names, ref_dir, device="cpu"):
     numpy reference; for the GPU's larger shapes the cpu backend (itself tested against the
     numpy reference) when it is built, so that the references take seconds, not minutes."""
     import pyengine as pe
-    ref = "cpu" if device == "cuda" and "cpu" in pe.backends.available() else "numpy"
+    backend = "cpu" if device == "cuda" and "cpu" in pe.backends.available() else "numpy"
+    algo = "auto" if backend == "cpu" else "direct"
     for shape in [s for s in shapes_for(family, device) if s.name in shape_names]:
         a = make_inputs(family, shape)
-        for direction, fn in pyengine_calls(ref, "auto" if ref == "cpu" else "direct", family,
-                                            shape, a).items():
+        for direction, fn in pyengine_calls(backend, algo, family, shape, a).items():
             ref = [np.asarray(o) for o in fn()]
             np.savez(os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz"), *ref)
     return []
