@@ -231,6 +231,40 @@ def test_max_pool_backward_large_planes(shape):
                                   REF.max_pool2d_backward(dy, idx, x.shape, p))
 
 
+@pytest.mark.parametrize("p", [
+    Pool2dParams(2, 2, 2, 2, ceil_mode=True),  # 2x2 fast path, a last window half outside
+    Pool2dParams(3, 3, 3, 3, 1, 1),  # 3x3 fast path next to padded edges
+    Pool2dParams(2, 3, 3, 3, 1, 0, ceil_mode=True),  # stride > kernel: rows no window reaches
+    Pool2dParams(2, 2, 3, 4, 1, 1, dilation_h=2, dilation_w=2),  # columns between taps
+    Pool2dParams(1, 1, 2, 2),
+])
+@pytest.mark.parametrize("shape", [(2, 3, 13, 17), (1, 1, 301, 203)])
+def test_max_pool_backward_disjoint_windows(p, shape):
+    """Windows that do not overlap: dx is gathered in one pass, every element written once (the
+    NaN fill would show one left out), in whole planes and in row blocks (a single plane)."""
+    x = np.round(_rand(shape, 8) * 2).astype(np.float32)  # ties
+    y, idx = _cpu_backend().max_pool2d_forward(x, p)
+    dy = _rand(y.shape, 9)
+    dx = np.full(x.shape, np.nan, np.float32)
+    _cpu.max_pool2d_backward(dy, idx, dx, to_native(p))
+    np.testing.assert_array_equal(dx, REF.max_pool2d_backward(dy, idx, x.shape, p))
+
+
+@pytest.mark.parametrize("p", [P22, Pool2dParams(3, 3, 2, 2, 1, 1)])
+def test_max_pool_backward_ignores_indices_outside_their_window(p):
+    """An index that names an element outside its window's rows (or, for windows that do not
+    overlap, its columns) contributes nothing, however the planes are split into tasks."""
+    dy = np.ones((1, 1, 4, 4), np.float32)
+    idx = np.zeros(dy.shape, np.int64)  # every window names element (0, 0)
+    dx = np.full((1, 1, 8, 8), np.nan, np.float32)
+    _cpu.max_pool2d_backward(dy, idx, dx, to_native(p))
+    expected = np.zeros_like(dx)
+    # Only windows whose rows hold row 0 may add there: the first row of windows (and, without
+    # overlap, only its first window, whose columns hold column 0).
+    expected[0, 0, 0, 0] = 1.0 if p == P22 else 4.0
+    np.testing.assert_array_equal(dx, expected)
+
+
 def test_global_average_pool_path():
     x = _rand((3, 5, 7, 7))
     cpu = _cpu_backend()

@@ -70,7 +70,8 @@ def test_zero_size():
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape,dim", [((17, 1000), 1), ((2, 21, 13, 11), 1), ((5, 3, 7), 0),
-                                       ((3, 1), 1), ((33,), 0)])
+                                       ((3, 1), 1), ((33,), 0), ((3, 300, 67), 1),
+                                       ((1, 7, 2100), 1), ((2, 1, 5, 7), 1)])
 def test_backends_match_reference(name, dtype, shape, dim):
     x = (np.random.standard_normal(shape) * 4).astype(dtype)
     x.reshape(-1)[:: 7] = 30.0  # outliers

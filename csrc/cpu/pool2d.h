@@ -22,8 +22,9 @@ void max_pool2d_forward(float* y, int64_t* indices, const float* x, int64_t NC, 
                         int64_t W, const Pool2dParams& p);
 
 // dx (NC, H, W): each element gathers dy (NC, P, Q) of the windows whose index points at it, in
-// row-major window order. An index that points outside its window's candidates (never the case
-// for indices from max_pool2d_forward) contributes nothing; -1 contributes nothing.
+// row-major window order. An index that points outside its window's rows (or, where windows do
+// not overlap, outside the window) contributes nothing (never the case for indices from
+// max_pool2d_forward); -1 contributes nothing.
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int64_t NC,
                          int64_t H, int64_t W, const Pool2dParams& p);
 

@@ -366,35 +366,126 @@ void max_pool2d_forward(float* y, int64_t* indices, const float* x, int64_t NC, 
   max_forward_with<NoFixed, 0>(y, indices, x, NC, H, W, p);
 }
 
-// ---- max pooling: backward (gather by input region) -----------------------------------------
-
-// A task owns rows [h0, h1) of one dx plane: it zeroes them, then visits, in row-major order,
-// the windows of every output row that reaches them and adds each window's dy to the element
-// its index names when that element lies in the task's rows. No other task writes there, each
-// element receives its windows in row-major order (as the reference adds them), and an index
-// outside the rows (-1 for an all-padding window, or garbage) is skipped: no write can leave
-// the task's rows, whatever the indices hold.
+// ---- max pooling: backward ------------------------------------------------------------------
 //
-// Visiting windows costs one test per window, where testing each input element against the
-// windows that could contain it would cost one per (element, candidate window) pair: about 4x
-// the work for 3x3 windows at stride 2.
-void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int64_t NC,
-                         int64_t H, int64_t W, const Pool2dParams& p) {
+// dx is the largest array the backward touches (4x dy for 2x2 windows at stride 2) and the
+// kernel is bound by memory traffic, so both forms below write each dx element to memory once:
+// no whole-plane zero fill that a later pass reads back. Streaming (non-temporal) stores do not
+// pay: the benchmark's 26 MB dx sits in the L3 cache, where they measured slower than plain ones.
+//
+// Which dy an element receives: that of each window whose index names it and whose taps'
+// rows contain it (an index outside its window's rows, -1 for a window made only of padding or
+// garbage, contributes nothing, so no write can leave the task's rows). Where windows do not
+// overlap, the index must also name one of the window's columns.
+
+// For each input position along an axis, the window whose taps hold it, or -1: at most one
+// when windows do not overlap (stride >= the kernel's extent).
+std::vector<int64_t> tap_owners(const Axis& a) {
+  std::vector<int64_t> owner(static_cast<size_t>(a.in), -1);
+  for (int64_t j = 0; j < a.out; ++j) {
+    int64_t lo, hi;
+    a.taps(j, &lo, &hi);
+    for (int64_t t = lo; t < hi; ++t) owner[a.start(j) + t * a.dilation] = j;
+  }
+  return owner;
+}
+
+// Columns [w0, w1) of dx row h: its window along the row is ir / gr (that row's indices and
+// dy), along the columns owner[w]; base = h * W, the flat position of column 0.
+void max_gather_columns(float* __restrict dxr, const int64_t* __restrict ir,
+                        const float* __restrict gr, const int64_t* __restrict owner,
+                        int64_t base, int64_t w0, int64_t w1) {
+  for (int64_t w = w0; w < w1; ++w) {
+    const int64_t j = owner[w];
+    float v = 0.0f;
+    if (j >= 0 && ir[j] == base + w) v = gr[j];
+    dxr[w] = v;
+  }
+}
+
+// n windows of S contiguous columns each (kernel == stride == S, dilation 1), all inside the
+// row: window j owns columns j*S .. j*S + S-1 from dxr, whose flat position is base. One index
+// and one dy per window feed S stores, with no table lookup, so the loop vectorises (S-way
+// interleaved stores).
+template <int S>
+void max_gather_windows(float* __restrict dxr, const int64_t* __restrict ir,
+                        const float* __restrict gr, int64_t base, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t k = ir[j] - (base + j * S);  // the winner's column within window j
+    const float g = gr[j];
+#pragma GCC unroll 4
+    for (int s = 0; s < S; ++s) dxr[j * S + s] = k == s ? g : 0.0f;
+  }
+}
+
+// Windows that do not overlap: every dx element has at most one window, so each task computes
+// its rows as a gather, dy where the index names the element and 0 elsewhere, in one pass.
+// A row of windows of kernel == stride == 2 or 3 columns (the common 2x2 / 3x3 pools) runs its
+// interior through max_gather_windows, the rest through the owner table.
+void max_backward_disjoint(float* dx, const float* dy, const int64_t* indices, int64_t NC,
+                           int64_t H, int64_t W, const Pool2dParams& p) {
   const int64_t P = p.output_h(H), Q = p.output_w(W);
+  const Axis ah = rows_of(p, H, P), aw = cols_of(p, W, Q);
+  const std::vector<int64_t> row_owner = tap_owners(ah), col_owner = tap_owners(aw);
+  const int64_t S = p.dilation_w == 1 && p.kernel_w == p.stride_w ? p.kernel_w : 0;
+  int64_t jb = aw.interior_begin(), je = aw.interior_end();
+  if (S != 2 && S != 3) jb = je = 0;
+  const int64_t wb = aw.start(jb), we = jb < je ? aw.start(je) : wb;  // fixed-path columns
+  for_each_row_block<float>(NC, H, NC * H * W, 0, [&](int64_t plane, int64_t h0, int64_t h1,
+                                                       float*) {
+    for (int64_t h = h0; h < h1; ++h) {
+      float* __restrict dxr = dx + (plane * H + h) * W;
+      const int64_t i = row_owner[h];
+      if (i < 0) {
+        for (int64_t w = 0; w < W; ++w) dxr[w] = 0.0f;
+        continue;
+      }
+      const int64_t* ir = indices + (plane * P + i) * Q;
+      const float* gr = dy + (plane * P + i) * Q;
+      const int64_t base = h * W;
+      if (we <= wb) {
+        max_gather_columns(dxr, ir, gr, col_owner.data(), base, 0, W);
+        continue;
+      }
+      max_gather_columns(dxr, ir, gr, col_owner.data(), base, 0, wb);
+      if (S == 2) max_gather_windows<2>(dxr + wb, ir + jb, gr + jb, base + wb, je - jb);
+      else max_gather_windows<3>(dxr + wb, ir + jb, gr + jb, base + wb, je - jb);
+      max_gather_columns(dxr, ir, gr, col_owner.data(), base, we, W);
+    }
+  });
+}
+
+// Overlapping windows: an element may sum several dy, so the task scatters, visiting its
+// windows in row-major order (as the reference adds them) and adding each dy at its index.
+// Rows are zeroed just before the first window that reaches them, not the whole task first:
+// the few rows a window row spans stay in L1 between the zero and the adds, where a 50 KB
+// plane zeroed up front would spill to L2 and come back. Visiting windows costs one test per
+// window, where gathering per element would test each (element, candidate window) pair:
+// about 4x the work for 3x3 windows at stride 2.
+void max_backward_overlapping(float* dx, const float* dy, const int64_t* indices, int64_t NC,
+                              int64_t H, int64_t W, const Pool2dParams& p) {
+  const int64_t P = p.output_h(H), Q = p.output_w(W);
+  const Axis ah = rows_of(p, H, P);
   const int64_t reach = (p.kernel_h - 1) * p.dilation_h;  // rows a window spans, less one
   for_each_row_block<float>(NC, H, NC * H * W, 0, [&](int64_t plane, int64_t h0, int64_t h1,
                                                        float*) {
-    const int64_t lo = h0 * W, span = (h1 - h0) * W;
     float* __restrict dxp = dx + plane * H * W;
-    for (int64_t k = lo; k < lo + span; ++k) dxp[k] = 0.0f;
     // Output rows i whose windows [i*s - pad, i*s - pad + reach] meet [h0, h1).
     const int64_t num = h0 + p.pad_h - reach;
-    int64_t i0 = num <= 0 ? 0 : (num + p.stride_h - 1) / p.stride_h;
-    int64_t i1 = (h1 - 1 + p.pad_h) / p.stride_h + 1;
-    i1 = i1 < P ? i1 : P;
+    const int64_t i0 = num <= 0 ? 0 : (num + p.stride_h - 1) / p.stride_h;
+    const int64_t i1 = std::min(P, (h1 - 1 + p.pad_h) / p.stride_h + 1);
     const int64_t* __restrict ip = indices + plane * P * Q;
     const float* __restrict gp = dy + plane * P * Q;
+    int64_t zeroed = h0;  // rows [h0, zeroed) are zero or hold sums
     for (int64_t i = i0; i < i1; ++i) {
+      const int64_t top = std::max(h0, ah.start(i));
+      const int64_t bottom = std::min(h1, ah.start(i) + reach + 1);
+      if (bottom <= top) continue;
+      if (bottom > zeroed) {
+        for (int64_t k = zeroed * W; k < bottom * W; ++k) dxp[k] = 0.0f;
+        zeroed = bottom;
+      }
+      const int64_t lo = top * W, span = (bottom - top) * W;
       const int64_t* __restrict ir = ip + i * Q;
       const float* __restrict gr = gp + i * Q;
       for (int64_t j = 0; j < Q; ++j) {
@@ -402,7 +493,16 @@ void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int
         if (static_cast<uint64_t>(k - lo) < static_cast<uint64_t>(span)) dxp[k] += gr[j];
       }
     }
+    for (int64_t k = zeroed * W; k < h1 * W; ++k) dxp[k] = 0.0f;
   });
+}
+
+void max_pool2d_backward(float* dx, const float* dy, const int64_t* indices, int64_t NC,
+                         int64_t H, int64_t W, const Pool2dParams& p) {
+  const bool disjoint = p.stride_h > (p.kernel_h - 1) * p.dilation_h &&
+                        p.stride_w > (p.kernel_w - 1) * p.dilation_w;
+  if (disjoint) return max_backward_disjoint(dx, dy, indices, NC, H, W, p);
+  max_backward_overlapping(dx, dy, indices, NC, H, W, p);
 }
 
 // ---- average pooling: forward ---------------------------------------------------------------

@@ -80,4 +80,42 @@ inline float exp_approx(float x) {
   return e;
 }
 
+// log(x) in float32, within 1 ulp of log (checked against double log over every positive
+// float), written so that a loop over it vectorises: libm's logf is a call per element, which
+// costs more than the rest of a log_softmax over a short dimension.
+//
+// x = 2^k * (1 + f) with 1 + f in [sqrt(1/2), sqrt(2)), read from the bits (subnormals are
+// first scaled by 2^23); log(1 + f) = f - f^2/2 + s (f^2/2 + R(s^2)), s = f / (2 + f), with
+// R the minimax polynomial of FreeBSD's logf (error below 2^-34 on this interval); k ln2 added
+// in two parts (Cody and Waite) so that k * ln2_hi is exact. log(+inf) = +inf, log(0) = -inf,
+// log of a negative number or NaN is NaN.
+inline float log_approx(float x) {
+  constexpr float kMinNormal = 1.17549435e-38f;  // 2^-126
+  constexpr uint32_t kSqrtHalfBits = 0x3f3504f3u;  // float_bits(sqrt(1/2))
+  constexpr float kLn2Hi = 6.9313812256e-01f;      // ln2 to 16 significant bits
+  constexpr float kLn2Lo = 9.0580006145e-06f;      // ln2 - kLn2Hi
+  constexpr float kLg1 = 0.66666662693f, kLg2 = 0.40000972152f;
+  constexpr float kLg3 = 0.28498786688f, kLg4 = 0.24279078841f;
+
+  const bool sub = x < kMinNormal;
+  const float xs = sub ? x * 8388608.0f : x;  // 2^23
+  // Shift the bits so that the exponent field of xs * sqrt(2) is k's and the mantissa, moved
+  // back by sqrt(1/2), is 1 + f in [sqrt(1/2), sqrt(2)). Unsigned, so any input is harmless.
+  const uint32_t ix = float_bits(xs) + (0x3f800000u - kSqrtHalfBits);
+  const int32_t k = static_cast<int32_t>(ix >> 23) - 127 - (sub ? 23 : 0);
+  const float f = bits_float((ix & 0x007fffffu) + kSqrtHalfBits) - 1.0f;
+
+  const float s = f / (2.0f + f);
+  const float z = s * s;
+  const float w = z * z;
+  const float r = z * (kLg1 + w * kLg3) + w * (kLg2 + w * kLg4);
+  const float hfsq = 0.5f * f * f;
+  const float dk = static_cast<float>(k);
+  float y = s * (hfsq + r) + dk * kLn2Lo - hfsq + f + dk * kLn2Hi;
+  y = x == std::numeric_limits<float>::infinity() ? x : y;
+  y = x == 0.0f ? -std::numeric_limits<float>::infinity() : y;
+  y = x >= 0.0f ? y : std::numeric_limits<float>::quiet_NaN();  // negative or NaN
+  return y;
+}
+
 }  // namespace pyengine::cpu::PYENGINE_ISA_NS
