@@ -47,6 +47,11 @@ def test_summary_and_markdown_pick_our_best_against_torch():
     assert "| softmax | forward | 2.00x | d 1.00x |" in md       # geomean of 4x and 1x
 
 
+def test_summary_quotes_the_auto_choice_over_a_faster_algorithm():
+    rows = [_row("pe:cpu:fast", 1.0), _row("pe:cpu:auto", 2.0), _row("torch", 2.0)]
+    assert report.best_rows(_report(rows))[("c", "forward")]["impl"] == "pe:cpu:auto"
+
+
 def test_geomean():
     assert report.geomean([2.0, 8.0]) == pytest.approx(4.0)
     assert report.geomean([]) is None

@@ -394,7 +394,8 @@ def _spawn(args, threads, numba_cache_dir=None):
 
 
 def list_implementations(family, with_torch=True, device="cpu"):
-    """Every implementation name for a family: pe:<backend>:<algo> pairs, then PyTorch's
+    """Every implementation name for a family: pe:<backend>:<algo> pairs (and pe:<backend>:auto
+    where a backend has several algorithms), then PyTorch's
     (NCHW 'torch' and 'torch_cl' on the host; on 'cuda' 'torch' with TF32 off, and for conv2d
     'torch_tf32' with it on)."""
     import pyengine as pe
@@ -404,6 +405,10 @@ def list_implementations(family, with_torch=True, device="cpu"):
             name = f"pe:{backend}:{algo}"
             if name not in names:
                 names.append(name)
+            # What users get: the backend's own choice, where it has several algorithms.
+            if len(pe.backends.get(backend).algorithms(op)) > 1 and \
+                    f"pe:{backend}:auto" not in names:
+                names.append(f"pe:{backend}:auto")
     if with_torch and device == "cuda":
         names += ["torch", "torch_tf32"] if family == "conv2d" else ["torch"]
     elif with_torch:
