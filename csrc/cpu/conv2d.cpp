@@ -138,9 +138,10 @@ std::vector<std::string> conv2d_algorithm_names() {
 }
 
 // ---- the auto choice ---------------------------------------------------------------------------
-// Rules from timings on the benchmark shapes (benchmarks/shapes.py; AVX-512, one and two
+// Rules from timings on the benchmark shapes (pyengine/bench/shapes.py; AVX-512, one and two
 // threads): Winograd F(4x4,3x3) runs 3x3 stride-1 convolutions in about half the time of any
-// GEMM path (the GEMM paths are near the FMA ceiling, Winograd does 4x fewer multiplies); the
+// GEMM path (the GEMM paths are near the FMA ceiling, Winograd does 4x fewer multiplies), and
+// F(2x2,3x3) where there are few tiles per channel pair (many_f4_tiles below); the
 // direct depthwise and few-channel kernels beat a GEMM whose K (or M) is 1 to 9; implicit_gemm
 // beats im2col_gemm where packing im2col panels is a large share of the work (few channels to
 // reuse each panel) and the planes waste little (large planes, mostly real outputs); otherwise
@@ -156,16 +157,33 @@ bool winograd_worth_it(const Conv2dShape& s, const Conv2dParams& p) {
   return winograd_applies(s.R, s.S, p) && s.C / p.groups >= 8 && s.K / p.groups >= 8;
 }
 
-// The few-channel kernels pay off for large kernels (a 7x7 stem); for 3x3 the GEMM is faster.
+// At least a quarter as many 4x4 output tiles as there are input and output channels (per
+// group). F(4x4) multiplies 2.25 times per output against F(2x2)'s 4, but its GEMMs read 36
+// transformed weight points per channel pair against 16: with few tiles per pair reading the
+// weights dominates. A 7x7 plane (res_c5: 32 tiles for 512 x 512 channels; two threads, ms,
+// F(2x2) / F(4x4): forward 6.1 / 6.7, backward-data 6.0 / 7.0) goes to F(2x2); res_c4 (128
+// tiles for 256 channels: 4.2 / 4.4, even) and mnist_c2, res_c2 (F(4x4) ahead by 15-35%) stay.
+bool many_f4_tiles(const Conv2dShape& s, const Conv2dParams& p) {
+  const int64_t tiles = s.N * ((s.P + 3) / 4) * ((s.Q + 3) / 4);
+  return 4 * tiles >= s.C / p.groups && 4 * tiles >= s.K / p.groups;
+}
+
+Conv2dAlgo winograd_variant(const Conv2dShape& s, const Conv2dParams& p) {
+  return many_f4_tiles(s, p) ? Conv2dAlgo::winograd_4x4_3x3 : Conv2dAlgo::winograd_2x2_3x3;
+}
+
+// The few-channel forward pays off at stride 1 (mnist_c1, 64x1x28x28 -> 32, 3x3, two threads:
+// 0.31 ms vs im2col_gemm 0.38); at stride 2 the GEMM's vectorised stride-2 im2col is faster
+// (the 7x7 stem, 8x3x224x224 -> 64: 6.4 vs 5.5 ms; one thread 12.9 vs 10.9).
 bool small_c_worth_it(const Conv2dShape& s, const Conv2dParams& p) {
-  return small_c_applies(s.C, p) && s.R * s.S >= 25;
+  return small_c_applies(s.C, p) && p.stride_h == 1 && p.stride_w == 1;
 }
 
 }  // namespace
 
 Conv2dAlgo conv2d_choose_forward(const Conv2dShape& s, const Conv2dParams& p) {
   if (depthwise_worth_it(s, p)) return Conv2dAlgo::direct_depthwise;
-  if (winograd_worth_it(s, p)) return Conv2dAlgo::winograd_4x4_3x3;
+  if (winograd_worth_it(s, p)) return winograd_variant(s, p);
   if (is_direct_1x1(s, p)) return Conv2dAlgo::direct_1x1;
   if (small_c_worth_it(s, p)) return Conv2dAlgo::direct_small_c;
   // 5x5, 8x32x56x56 -> 32, two threads: 7.1 ms vs 7.9; with 64 output channels im2col wins.
@@ -176,7 +194,7 @@ Conv2dAlgo conv2d_choose_forward(const Conv2dShape& s, const Conv2dParams& p) {
 
 Conv2dAlgo conv2d_choose_backward_data(const Conv2dShape& s, const Conv2dParams& p) {
   if (depthwise_worth_it(s, p)) return Conv2dAlgo::direct_depthwise;
-  if (winograd_worth_it(s, p)) return Conv2dAlgo::winograd_4x4_3x3;
+  if (winograd_worth_it(s, p)) return winograd_variant(s, p);
   if (is_direct_1x1(s, p)) return Conv2dAlgo::direct_1x1;
   // 5x5 / 7x7 at stride 1, two threads: 32 channels 7.2 ms vs 9.9, 64 channels 8.2 vs 8.4 and
   // 29.5 vs 30.3; with 128 im2col wins (28.5 vs 32.8).
@@ -192,9 +210,7 @@ Conv2dAlgo conv2d_choose_backward_data(const Conv2dShape& s, const Conv2dParams&
 // few (res_c5, 32 tiles for 512 x 512 channels: 45 / 19.5 / 27) or split into dilation
 // sub-planes (dilated: 23 / 21 / 19).
 bool winograd_weight_worth_it(const Conv2dShape& s, const Conv2dParams& p) {
-  const int64_t tiles = s.N * ((s.P + 3) / 4) * ((s.Q + 3) / 4);
-  return winograd_worth_it(s, p) && p.dilation_h == 1 && p.dilation_w == 1 &&
-         4 * tiles >= s.C / p.groups && 4 * tiles >= s.K / p.groups;
+  return winograd_worth_it(s, p) && p.dilation_h == 1 && p.dilation_w == 1 && many_f4_tiles(s, p);
 }
 
 Conv2dAlgo conv2d_choose_backward_weight(const Conv2dShape& s, const Conv2dParams& p) {
