@@ -165,62 +165,84 @@ def write_plots(report, directory):
                and r["impl"] != "torch"]
         if not fam:
             continue
-        cases = sorted({(r["case"], r["direction"]) for r in fam})
+        directions = sorted({r["direction"] for r in fam})
         impls = sorted({r["impl"] for r in fam})
         width = 0.8 / len(impls)
-        fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(cases) * max(1, len(impls) / 2)), 4))
-        for k, impl in enumerate(impls):
-            by_case = {(r["case"], r["direction"]): r["speedup_vs_torch"]
-                       for r in fam if r["impl"] == impl}
-            xs = [i + (k - (len(impls) - 1) / 2) * width for i, c in enumerate(cases)
-                  if c in by_case]
-            ax.bar(xs, [by_case[c] for c in cases if c in by_case], width, label=impl)
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(cases)))
-        ax.set_xticklabels([f"{c}\n{d}" for c, d in cases], rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("speed-up over PyTorch (NCHW)")
-        ax.set_title(f"{family}, {report['threads']} threads")
-        ax.legend(fontsize=7)
+        most = max(len({r["case"] for r in fam if r["direction"] == d}) for d in directions)
+        fig, axes = plt.subplots(len(directions), 1, squeeze=False, figsize=(
+            min(18.0, max(7.0, 0.12 * most * len(impls) + 1.5)), 3.4 * len(directions)))
+        for ax, direction in zip(axes[:, 0], directions):
+            cases = sorted({r["case"] for r in fam if r["direction"] == direction})
+            for k, impl in enumerate(impls):
+                by_case = {r["case"]: r["speedup_vs_torch"] for r in fam
+                           if r["impl"] == impl and r["direction"] == direction}
+                xs = [i + (k - (len(impls) - 1) / 2) * width for i, c in enumerate(cases)
+                      if c in by_case]
+                ax.bar(xs, [by_case[c] for c in cases if c in by_case], width, label=impl)
+            ax.axhline(1.0, color="black", linewidth=0.8)
+            ax.set_yscale("log")
+            ax.set_xticks(range(len(cases)))
+            ax.set_xticklabels(cases, fontsize=8, rotation=15, ha="right")
+            ax.set_ylabel("speed-up over PyTorch")
+            ax.set_title(f"{family} {direction}, {report['threads']} threads (PyTorch NCHW = 1)",
+                         fontsize=9)
+        # Below the plots, clear of the bars (savefig's tight box takes it in).
+        axes[-1, 0].legend(fontsize=7, ncol=min(5, len(impls)), loc="upper center",
+                           bbox_to_anchor=(0.5, -0.3))
         fig.tight_layout()
         path = os.path.join(directory, f"speedup_{family}.png")
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     c = report["ceilings"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
     compute = [r for r in rows if r.get("flops") and r.get("bytes")]
-    if compute:
-        ai = [r["flops"] / r["bytes"] for r in compute]
-        lo, hi = min(ai) / 2, max(ai) * 2
-        xs = [lo * (hi / lo) ** (i / 99) for i in range(100)]
-        ax1.plot(xs, [min(c["gflops"], c["gbps"] * x) for x in xs], color="black",
-                 label=f"ceiling ({c['gflops']:.0f} GFLOP/s, {c['gbps']:.0f} GB/s)")
-        for impl in sorted({r["impl"] for r in compute}):
-            pts = [(r["flops"] / r["bytes"], r["gflops"]) for r in compute if r["impl"] == impl]
-            ax1.scatter(*zip(*pts), s=14, label=impl)
-        ax1.set_xscale("log")
-        ax1.set_yscale("log")
-        ax1.set_xlabel("FLOP / byte (compulsory traffic)")
-        ax1.set_ylabel("GFLOP/s")
-        ax1.set_title("roofline: conv2d")
-        ax1.legend(fontsize=6)
     memory = [r for r in rows if not r.get("flops") and r.get("gbps")]
-    if memory:
-        labels = sorted({f"{r['case']} {r['direction']}" for r in memory})
-        for impl in sorted({r["impl"] for r in memory}):
-            pts = [(labels.index(f"{r['case']} {r['direction']}"), r["gbps"])
-                   for r in memory if r["impl"] == impl]
-            ax2.scatter(*zip(*pts), s=14, label=impl)
-        ax2.axhline(c["gbps"], color="black", linewidth=0.8, label="copy bandwidth")
-        ax2.set_xticks(range(len(labels)))
-        ax2.set_xticklabels(labels, rotation=70, ha="right", fontsize=6)
-        ax2.set_ylabel("GB/s (compulsory traffic)")
-        ax2.set_title("memory-bound ops")
-        ax2.legend(fontsize=6)
+    panels = [kind for kind, have in (("compute", compute), ("memory", memory)) if have]
+    if not panels:
+        return paths
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 0.5, 4.5),
+                             squeeze=False)
+    for ax, kind in zip(axes[0], panels):
+        if kind == "compute":
+            _roofline_panel(ax, compute, c)
+        else:
+            _bandwidth_panel(ax, memory, c)
     fig.tight_layout()
     path = os.path.join(directory, "roofline.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     paths.append(path)
     return paths
+
+
+def _roofline_panel(ax, rows, c):
+    """GFLOP/s against FLOP per compulsory byte, under the compute and bandwidth ceilings."""
+    ai = [r["flops"] / r["bytes"] for r in rows]
+    lo, hi = min(ai) / 2, max(ai) * 2
+    xs = [lo * (hi / lo) ** (i / 99) for i in range(100)]
+    ax.plot(xs, [min(c["gflops"], c["gbps"] * x) for x in xs], color="black",
+            label=f"ceiling ({c['gflops']:.0f} GFLOP/s, {c['gbps']:.0f} GB/s)")
+    for impl in sorted({r["impl"] for r in rows}):
+        pts = [(r["flops"] / r["bytes"], r["gflops"]) for r in rows if r["impl"] == impl]
+        ax.scatter(*zip(*pts), s=14, label=impl)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("FLOP / byte (compulsory traffic)")
+    ax.set_ylabel("GFLOP/s (direct-convolution FLOPs)")
+    ax.set_title("roofline: conv2d (Winograd can pass the ceiling)", fontsize=9)
+    ax.legend(fontsize=6)
+
+
+def _bandwidth_panel(ax, rows, c):
+    """Achieved GB/s of the memory-bound ops against the copy bandwidth."""
+    labels = sorted({f"{r['case']} {r['direction']}" for r in rows})
+    for impl in sorted({r["impl"] for r in rows}):
+        pts = [(labels.index(f"{r['case']} {r['direction']}"), r["gbps"])
+               for r in rows if r["impl"] == impl]
+        ax.scatter(*zip(*pts), s=14, label=impl)
+    ax.axhline(c["gbps"], color="black", linewidth=0.8, label="copy bandwidth (DRAM)")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=70, ha="right", fontsize=6)
+    ax.set_ylabel("GB/s (compulsory traffic)")
+    ax.set_title("memory-bound ops (above the line: served from cache)", fontsize=9)
+    ax.legend(fontsize=6)
