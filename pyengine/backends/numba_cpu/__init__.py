@@ -14,8 +14,10 @@ numba checks a cached kernel against its own source file only: after editing ``_
 Threads: every entry point sets numba's thread count to ``pyengine.threads.get_num_threads()``
 (clamped to NUMBA_NUM_THREADS), or to 1 for calls on fewer than ``_common.SMALL_WORK`` elements.
 No kernel's result depends on the thread count. The GEMMs of conv2d and linear run in numpy's
-BLAS between numba parallel regions, never inside one, so the two pools never run at once;
-``pe.set_num_threads`` limits BLAS to the same count (``pyengine.threads.limit_blas``).
+BLAS, never inside a numba parallel region, and the numba passes around them run on the
+calling thread (``_common.beside_blas``: OpenBLAS's workers spin after a GEMM and would share
+the cores with numba's); ``pe.set_num_threads`` limits BLAS to the same count
+(``pyengine.threads.limit_blas``).
 """
 from __future__ import annotations
 

@@ -60,6 +60,19 @@ def sync_threads(work: int | None = None) -> None:
         numba.set_num_threads(n)
 
 
+def beside_blas() -> None:
+    """For an entry point that runs numpy's BLAS GEMMs between numba passes (the im2col
+    convolutions, linear): numba's passes run on the calling thread and BLAS keeps the threads.
+
+    OpenBLAS's workers spin for a while after each GEMM; a numba parallel region started in that
+    window has a worker sharing a core with a spinning one, and its barrier waits for a time
+    slice (two threads, ms, numba / numpy_ref conv forward: res_c4 15.7 / 11.9 with both pools,
+    9.8 with numba on one thread; res_c5 22.0 / 12.6 -> 9.2; mnist_c2 8.0 / 11.3 -> 5.8).
+    """
+    if numba.get_num_threads() != 1:
+        numba.set_num_threads(1)
+
+
 def threaded(fn):
     """Decorator of a backend entry point: runs :func:`sync_threads`, sized by the elements of
     the call's array arguments, before ``fn``."""

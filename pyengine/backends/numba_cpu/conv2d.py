@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange
 
 from ..base import new_output
-from ._common import jit, pjit, row_sum64, threaded, valid_range
+from ._common import beside_blas, jit, pjit, row_sum64, threaded, valid_range
 
 ALGORITHMS = ("im2col_gemm", "direct_depthwise")
 COL_BUDGET = 1 << 23   # elements of the column matrix of one chunk (32 MiB in float32)
@@ -368,6 +368,7 @@ def conv2d_forward(x, w, b, p, algo="auto"):
     if _choose(algo, C, K, p) == "direct_depthwise":
         _depthwise_forward(x, w, y, bias, b is not None, _direct_geom(R, S, p))
         return y
+    beside_blas()
     w3 = w.reshape(G, K // G, Cg * R * S)
     if _is_pointwise(R, S, p):
         np.matmul(w3, x.reshape(N, G, Cg, H * W), out=y.reshape(N, G, K // G, P * Q))
@@ -395,6 +396,7 @@ def conv2d_backward_data(dy, w, x_shape, p, algo="auto"):
     if _choose(algo, C, K, p) == "direct_depthwise":
         _depthwise_backward_data(dy, w, dx, _direct_geom(R, S, p))
         return dx
+    beside_blas()
     wT = w.reshape(G, K // G, Cg * R * S).transpose(0, 2, 1)      # (G, Cg*R*S, K/G)
     if _is_pointwise(R, S, p):
         np.matmul(wT, dy.reshape(N, G, K // G, P * Q), out=dx.reshape(N, G, Cg, H * W))
@@ -420,6 +422,7 @@ def conv2d_backward_weight(dy, x, w_shape, p, algo="auto"):
     if _choose(algo, C, K, p) == "direct_depthwise":
         _depthwise_backward_weight(dy, x, dw, _direct_geom(R, S, p))
         return dw
+    beside_blas()
     dw3 = dw.reshape(G, K // G, Cg * R * S)
     geom = _geom(C, R, S, P, Q, p)
     dy3 = dy.reshape(N, K, P * Q)
