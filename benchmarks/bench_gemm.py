@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from .harness import time_call
+from pyengine.bench.harness import time_call
 
 # The harness's ceiling, a mid-size square, and GEMMs that CNN layers run: a 3x3 conv of 64
 # channels on 56x56 (im2col view), a 1x1 conv, a linear layer.

@@ -1,7 +1,7 @@
 """Shared machinery of the pytest-benchmark modules (``pytest benchmarks/ --benchmark-only``).
 
-Each module is parametrised over implementation (every (backend, algorithm) pair the kernel
-interface lists, PyTorch NCHW and channels_last) x the shape set of ``pyengine.bench.shapes`` x
+Each module is parametrised over implementation (every (backend, algorithm) pair of the host
+backends that the kernel interface lists, their auto choice, PyTorch NCHW and channels_last) x the shape set of ``pyengine.bench.shapes`` x
 direction, with the inputs, calls and work counts of ``pyengine.bench.harness``, so a new backend
 or algorithm appears here without new benchmark code. Every implementation's result is checked
 against the numpy reference before it is timed. Threads: PYENGINE_BENCH_THREADS (default 2) for
@@ -33,7 +33,8 @@ def cases(family):
     """pytest params (impl, shape, direction) of a family, with readable ids."""
     directions = {"conv2d": ("forward", "backward"), "pool2d": ("forward", "backward")}
     out = []
-    for impl in harness.list_implementations(family):
+    # The host implementations (the emulated CUDA kernels are for correctness, not speed).
+    for impl in harness.select_implementations(family, device="cpu"):
         for shape in SHAPE_SETS[family]:
             dirs = directions.get(family) or (
                 ("forward", "forward+backward") if shape.op == "cross_entropy"
