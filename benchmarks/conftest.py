@@ -16,6 +16,7 @@ import os
 import numpy as np
 import pytest
 
+import pyengine as pe
 from pyengine.bench import harness
 from pyengine.bench.shapes import SHAPE_SETS
 
@@ -24,7 +25,6 @@ THREADS = int(os.environ.get("PYENGINE_BENCH_THREADS", "2"))
 
 def pytest_configure(config):
     import torch
-    import pyengine as pe
     torch.set_num_threads(THREADS)
     pe.set_num_threads(THREADS)
 
@@ -33,8 +33,13 @@ def cases(family):
     """pytest params (impl, shape, direction) of a family, with readable ids."""
     directions = {"conv2d": ("forward", "backward"), "pool2d": ("forward", "backward")}
     out = []
-    # The host implementations (the emulated CUDA kernels are for correctness, not speed).
-    for impl in harness.select_implementations(family, device="cpu"):
+    # The host implementations (the emulated CUDA kernels are for correctness, not speed), and
+    # every CUDA kernel version when a GPU is present.
+    impls = harness.select_implementations(family, device="cpu")
+    if "cuda" in pe.backends.available():
+        impls += [i for i in harness.select_implementations(family, device="cuda")
+                  if i.startswith("pe:")]
+    for impl in impls:
         for shape in SHAPE_SETS[family]:
             dirs = directions.get(family) or (
                 ("forward", "forward+backward") if shape.op == "cross_entropy"
@@ -58,7 +63,18 @@ def _reference(family, shape, direction):
 def bench_case(benchmark, family, impl, shape, direction):
     """Validate ``impl`` on one case against the numpy reference, then time it."""
     a = _inputs(family, shape)
-    if impl.startswith("pe:"):
+    if impl.startswith("pe:cuda:"):
+        import cupy
+        from pyengine.bench import gpu
+        _, backend, algo = impl.split(":")
+        call = harness.pyengine_calls(backend, algo, family, shape,
+                                      gpu.to_device(a, for_torch=False))[direction]
+
+        def fn():  # the kernels are asynchronous: time them to completion
+            out = call()
+            cupy.cuda.get_current_stream().synchronize()
+            return out
+    elif impl.startswith("pe:"):
         _, backend, algo = impl.split(":")
         fn = harness.pyengine_calls(backend, algo, family, shape, a)[direction]
     else:
