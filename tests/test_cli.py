@@ -66,6 +66,23 @@ def test_resume_continues_exactly(data_root, tmp_path):
         np.testing.assert_array_equal(v.numpy(), b["model"][k].numpy(), err_msg=k)
 
 
+@pytest.mark.skipif("cuda_emu" not in pe.backends.available(),
+                    reason="pyengine._cuda_emu is not built")
+def test_train_on_the_cuda_emu_device_matches_cpu(data_root, tmp_path):
+    """The GPU path (device tensors, Module.to, optimizer updates, the CUDA kernels) on the
+    emulated device: a few batches give the cpu device's losses and weights."""
+    emu, cpu = tmp_path / "emu.pe", tmp_path / "cpu.pe"
+    few = ("--epochs", "1", "--limit-batches", "3", "--limit-test-batches", "1")
+    assert _train(data_root, emu, *few, "--device", "cuda_emu") == 0
+    assert _train(data_root, cpu, *few) == 0
+    a, b = pe.load(str(emu)), pe.load(str(cpu))
+    np.testing.assert_allclose(a["history"][0]["train_loss"], b["history"][0]["train_loss"],
+                               rtol=1e-5)
+    for k, v in a["model"].items():
+        np.testing.assert_allclose(v.numpy(), b["model"][k].numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=k)
+
+
 def test_resume_of_another_model_is_refused(data_root, tmp_path):
     ckpt = tmp_path / "m.pe"
     pe.save({"format": "pyengine-train-checkpoint", "recipe": {"model": "other"}}, str(ckpt))
