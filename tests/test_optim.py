@@ -447,3 +447,37 @@ def test_argument_validation():
         optim.lr_scheduler.CosineAnnealingLR(opt, T_max=0)
     assert math.isclose(optim.AdamW(p).defaults["weight_decay"], 1e-2)
     assert optim.SGD(p).defaults["lr"] == 1e-3
+
+
+class _OutOfMemory(np.ndarray):
+    """A gradient whose arithmetic fails as an allocation on a full device would."""
+
+    def __array_ufunc__(self, *args, **kwargs):
+        raise MemoryError("out of device memory (simulated)")
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True),
+                                  lambda ps: optim.AdamW(ps, lr=0.1)],
+                         ids=["SGD", "Adam", "AdamW"])
+def test_a_failed_step_updates_nothing(make):
+    """An error while a step computes (out of device memory) leaves every parameter and every
+    state as before the step: never half-updated."""
+    params = [nn.Parameter(pe.tensor(np.full(4, float(i + 1), np.float32))) for i in range(3)]
+    opt = make(params)
+    for p in params:
+        p.grad = pe.tensor(np.ones(4, np.float32))
+    opt.step()                                              # a first, good step: state exists
+    before = [p.numpy().copy() for p in params]
+    state_before = {i: {k: (v.numpy().copy() if hasattr(v, "numpy") else v)
+                        for k, v in opt.state[p].items()} for i, p in enumerate(params)}
+    versions = [p._version for p in params]
+    params[2].grad = pe.Tensor(np.ones(4, np.float32).view(_OutOfMemory))
+    with pytest.raises(MemoryError):
+        opt.step()
+    for i, p in enumerate(params):
+        np.testing.assert_array_equal(p.numpy(), before[i])
+        assert p._version == versions[i]
+        for k, v in opt.state[p].items():
+            np.testing.assert_array_equal(v.numpy() if hasattr(v, "numpy") else v,
+                                          state_before[i][k])

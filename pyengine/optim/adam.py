@@ -16,17 +16,15 @@ from __future__ import annotations
 import numbers
 
 from ..autograd import no_grad
-from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative
 
 
-def _lerp_(start, end, weight: float) -> None:
-    """start += weight * (end - start) in place, with torch's two-sided formula (it computes
-    from the nearer end so that weight = 1 gives ``end`` exactly)."""
+def _lerp(start, end, weight: float):
+    """start + weight * (end - start), with torch's two-sided formula (it computes from the
+    nearer end so that weight = 1 gives ``end`` exactly)."""
     if weight < 0.5:
-        start += weight * (end - start)
-    else:
-        start[...] = end - (end - start) * (1 - weight)
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
 
 
 class Adam(Optimizer):
@@ -60,8 +58,10 @@ class Adam(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss.
+        All or nothing: the new values are computed first, then written (``_commit``)."""
         loss = self._evaluate_closure(closure)
+        updates = []
         for group in self.param_groups:
             lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
             beta1, beta2 = group["betas"]
@@ -73,33 +73,27 @@ class Adam(Optimizer):
                 xp, param = p._xp, p.data
                 g = -p.grad.data if maximize else p.grad.data
                 state = self.state[p]
-                if not state:
-                    state["step"] = 0.0
-                    state["exp_avg"] = Tensor(xp.zeros_like(param), device=p.device)
-                    state["exp_avg_sq"] = Tensor(xp.zeros_like(param), device=p.device)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor(xp.zeros_like(param), device=p.device)
-                state["step"] += 1
-                step = state["step"]
+                step = state.get("step", 0.0) + 1
+                zeros = None if state else xp.zeros_like(param)
+                exp_avg = zeros if zeros is not None else state["exp_avg"].data
+                exp_avg_sq = zeros if zeros is not None else state["exp_avg_sq"].data
                 if weight_decay != 0:
                     if decoupled:
-                        p.mul_(1 - lr * weight_decay)
+                        param = param * (1 - lr * weight_decay)
                     else:
                         g = g + weight_decay * param
-                exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
-                _lerp_(exp_avg, g, 1 - beta1)
-                exp_avg_sq *= beta2
-                exp_avg_sq += (1 - beta2) * g * g
+                new = {"step": step, "exp_avg": _lerp(exp_avg, g, 1 - beta1),
+                       "exp_avg_sq": exp_avg_sq * beta2 + (1 - beta2) * g * g}
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
                 step_size = lr / bias_correction1
+                v = new["exp_avg_sq"]
                 if amsgrad:
-                    vmax = state["max_exp_avg_sq"].data
-                    xp.maximum(vmax, exp_avg_sq, out=vmax)
-                    denom = xp.sqrt(vmax) / bias_correction2_sqrt + eps
-                else:
-                    denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
-                p.sub_(step_size * (exp_avg / denom))
+                    vmax = zeros if zeros is not None else state["max_exp_avg_sq"].data
+                    v = new["max_exp_avg_sq"] = xp.maximum(vmax, v)
+                denom = xp.sqrt(v) / bias_correction2_sqrt + eps
+                updates.append((p, param - step_size * (new["exp_avg"] / denom), new))
+        self._commit(updates)
         return loss
 
 

@@ -131,6 +131,26 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(group)
 
+    # -- all-or-nothing updates ---------------------------------------------------------------
+    def _commit(self, updates) -> None:
+        """Apply planned updates: ``updates`` holds, per parameter, (param, new array, {state
+        key: new value}). A ``step`` computes every new array out of place first and commits
+        them here, where nothing is allocated: an error while planning (out of device memory,
+        say) leaves every parameter and every state as it was, never half-updated."""
+        for p, new, state in updates:
+            p.data[...] = new
+            p._vc.value += 1   # an in-place change of the parameter, as p.sub_ would count
+            if not state:
+                continue
+            mine = self.state[p]
+            for key, value in state.items():
+                old = mine.get(key)
+                if isinstance(old, Tensor) and old.shape == value.shape:
+                    old.data[...] = value
+                else:
+                    mine[key] = Tensor(value, device=p.device) if hasattr(value, "shape") \
+                        else value
+
     # -- gradients -----------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of every parameter: to None (default) or to zeros."""

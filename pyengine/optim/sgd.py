@@ -10,7 +10,6 @@ torch's update, per parameter p with gradient g (negated when ``maximize``):
 from __future__ import annotations
 
 from ..autograd import no_grad
-from ..tensor import Tensor
 from .optimizer import Optimizer, check_nonnegative
 
 
@@ -40,8 +39,10 @@ class SGD(Optimizer):
 
     @no_grad()
     def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss.
+        All or nothing: the new values are computed first, then written (``_commit``)."""
         loss = self._evaluate_closure(closure)
+        updates = []
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             dampening, weight_decay = group["dampening"], group["weight_decay"]
@@ -53,17 +54,15 @@ class SGD(Optimizer):
                 g = -p.grad.data if maximize else p.grad.data
                 if weight_decay != 0:
                     g = g + weight_decay * param
+                state = {}
                 if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = Tensor(p._xp.array(g, copy=True), device=p.device)
-                        state["momentum_buffer"] = buf
-                    else:
-                        buf.data *= momentum
-                        buf.data += (1 - dampening) * g
-                    g = g + momentum * buf.data if nesterov else buf.data
-                p.sub_(lr * g)
+                    buf = self.state[p].get("momentum_buffer")
+                    buf = p._xp.array(g, copy=True) if buf is None else \
+                        momentum * buf.data + (1 - dampening) * g
+                    state["momentum_buffer"] = buf
+                    g = g + momentum * buf if nesterov else buf
+                updates.append((p, param - lr * g, state))
+        self._commit(updates)
         return loss
 
 
