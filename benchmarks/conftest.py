@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import os
 
-import numpy as np
 import pytest
 
 import pyengine as pe
@@ -31,7 +30,6 @@ def pytest_configure(config):
 
 def cases(family):
     """pytest params (impl, shape, direction) of a family, with readable ids."""
-    directions = {"conv2d": ("forward", "backward"), "pool2d": ("forward", "backward")}
     out = []
     # The host implementations (the emulated CUDA kernels are for correctness, not speed), and
     # every CUDA kernel version when a GPU is present.
@@ -41,10 +39,7 @@ def cases(family):
                   if i.startswith("pe:")]
     for impl in impls:
         for shape in SHAPE_SETS[family]:
-            dirs = directions.get(family) or (
-                ("forward", "forward+backward") if shape.op == "cross_entropy"
-                else ("forward", "backward"))
-            for d in dirs:
+            for d in harness.directions(family, shape):
                 out.append(pytest.param(impl, shape, d, id=f"{impl}-{shape.name}-{d}"))
     return out
 
@@ -55,9 +50,8 @@ def _inputs(family, shape):
 
 
 @functools.lru_cache(maxsize=None)
-def _reference(family, shape, direction):
-    calls = harness.pyengine_calls("numpy", "direct", family, shape, _inputs(family, shape))
-    return [np.asarray(o) for o in calls[direction]()]
+def _reference(family, shape):
+    return harness.reference_outputs(family, shape)
 
 
 def bench_case(benchmark, family, impl, shape, direction):
@@ -66,21 +60,17 @@ def bench_case(benchmark, family, impl, shape, direction):
     if impl.startswith("pe:cuda:"):
         import cupy
         from pyengine.bench import gpu
-        _, backend, algo = impl.split(":")
-        call = harness.pyengine_calls(backend, algo, family, shape,
-                                      gpu.to_device(a, for_torch=False))[direction]
+        call = harness.implementation_calls(impl, family, shape,
+                                            gpu.to_device(a, for_torch=False))[direction]
 
         def fn():  # the kernels are asynchronous: time them to completion
             out = call()
             cupy.cuda.get_current_stream().synchronize()
             return out
-    elif impl.startswith("pe:"):
-        _, backend, algo = impl.split(":")
-        fn = harness.pyengine_calls(backend, algo, family, shape, a)[direction]
     else:
-        fn = harness.torch_calls(impl == "torch_cl", family, shape, a)[direction]
+        fn = harness.implementation_calls(impl, family, shape, a)[direction]
     out = fn()
-    harness.check_outputs(out, _reference(family, shape, direction))
+    harness.check_outputs(out, _reference(family, shape)[direction])
     flops, nbytes = harness.work(family, shape, direction, out)
     benchmark.extra_info.update(flops=flops, bytes=nbytes, threads=THREADS)
     # The numpy reference is slow on the big shapes: fewer rounds keep the suite short.

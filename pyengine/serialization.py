@@ -21,6 +21,7 @@ fsynced, then renamed over the target, so an interrupted save leaves the previou
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -158,23 +159,33 @@ def save(obj, path) -> None:
         "arrays": [{"name": f"arrays/{i}.npy", "dtype": a.dtype.str, "shape": list(a.shape)}
                    for i, a in enumerate(arrays)],
     }
+    with atomic_file(path) as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
+            zf.comment = _TRAILER_PREFIX + b"0" * _DIGEST_LEN
+            zf.writestr(MANIFEST, json.dumps(manifest, separators=(",", ":")))
+            for entry, arr in zip(manifest["arrays"], arrays):
+                _write_array(zf, entry["name"], arr)
+        _seal(f)
+
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """A binary file (read-write) that replaces ``path`` only when the ``with`` block ends
+    normally: written under a temporary name beside it, synced, renamed over it, the folder
+    synced. On any error (KeyboardInterrupt too) ``path`` is untouched and the temporary file
+    removed, so a reader never sees a partial file."""
+    path = _fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     # not tempfile.mkstemp: its files are private (0600); this one gets the umask's permissions
     tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w+b") as f:
-            with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED) as zf:
-                zf.comment = _TRAILER_PREFIX + b"0" * _DIGEST_LEN
-                zf.writestr(MANIFEST, json.dumps(manifest, separators=(",", ":")))
-                for entry, arr in zip(manifest["arrays"], arrays):
-                    _write_array(zf, entry["name"], arr)
-            _seal(f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        # also on KeyboardInterrupt: never leave the temporary file behind
         try:
             os.unlink(tmp)
         except FileNotFoundError:

@@ -76,10 +76,12 @@ def test_train_on_the_cuda_emu_device_matches_cpu(data_root, tmp_path):
     assert _train(data_root, emu, *few, "--device", "cuda_emu") == 0
     assert _train(data_root, cpu, *few) == 0
     a, b = pe.load(str(emu)), pe.load(str(cpu))
+    # float32 sums in other orders (the emulated GEMMs): measured 8e-8 relative on the loss and
+    # 7.5e-7 absolute on weights of magnitude <= 0.33 after the three steps.
     np.testing.assert_allclose(a["history"][0]["train_loss"], b["history"][0]["train_loss"],
-                               rtol=1e-5)
+                               rtol=1e-6)
     for k, v in a["model"].items():
-        np.testing.assert_allclose(v.numpy(), b["model"][k].numpy(), rtol=1e-4, atol=1e-5,
+        np.testing.assert_allclose(v.numpy(), b["model"][k].numpy(), rtol=1e-5, atol=2e-6,
                                    err_msg=k)
 
 

@@ -278,12 +278,12 @@ def check_backend_matches_reference(op, backend, algo, x, w, b, dy, kwargs):
     tolerance still applies; the bias and its gradient stay fp32 (added and summed outside the
     tensor cores)."""
     dtype = x.dtype
+    tf32 = computes_in_tf32(algo)
     with pe.use_backend("numpy"):
-        y_ref, g_ref = _pe_run(op, x, w, b, dy, **kwargs)
-        if computes_in_tf32(algo):
-            bias_grad = g_ref[2]
-            y_ref, g_ref = _pe_run(op, round_tf32(x), round_tf32(w), b, round_tf32(dy), **kwargs)
-            g_ref[2] = bias_grad
+        y_ref, g_ref = _pe_run(op, *((round_tf32(x), round_tf32(w), b, round_tf32(dy)) if tf32
+                                     else (x, w, b, dy)), **kwargs)
+        if tf32 and b is not None:   # dy summed per output channel, in fp32, not rounded
+            g_ref[2] = pe.tensor(dy.astype(np.float64).sum(axis=(0, 2, 3)))
         # |x|.|w| and its gradients' counterparts, through the reference in float64.
         y_scale, g_scale = _pe_run(op, *(np.abs(a.astype(np.float64)) for a in (x, w, b)),
                                    np.abs(dy.astype(np.float64)), **kwargs)

@@ -4,6 +4,7 @@
 // Shape letters: none.
 #include "cuda/device.h"
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -11,6 +12,18 @@
 #include "cuda/gemm.cuh"
 
 namespace pyengine::gpu {
+
+namespace {
+
+// Compute capability major * 10 + minor of `device`.
+int compute_capability(int device) {
+  int major = 0, minor = 0;
+  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  return 10 * major + minor;
+}
+
+}  // namespace
 
 DeviceReport probe_device() {
   DeviceReport r;
@@ -27,24 +40,29 @@ DeviceReport probe_device() {
   }
   if (r.device_count == 0) return r;
   PYENGINE_CUDA_CHECK(cudaGetDevice(&r.device));
-  PYENGINE_CUDA_CHECK(
-      cudaDeviceGetAttribute(&r.major, cudaDevAttrComputeCapabilityMajor, r.device));
-  PYENGINE_CUDA_CHECK(
-      cudaDeviceGetAttribute(&r.minor, cudaDevAttrComputeCapabilityMinor, r.device));
+  const int cc = compute_capability(r.device);
+  r.major = cc / 10;
+  r.minor = cc % 10;
   PYENGINE_CUDA_CHECK(
       cudaDeviceGetAttribute(&r.multiprocessors, cudaDevAttrMultiProcessorCount, r.device));
   return r;
 }
 
 void require_tf32_tensor_cores() {
-  int device = 0, major = 0, minor = 0;
+  // Asked before every TF32 launch: the capability is queried once per device.
+  constexpr int kCached = 64;
+  static std::atomic<int> known[kCached] = {};  // 0: not asked yet
+  int device = 0;
   PYENGINE_CUDA_CHECK(cudaGetDevice(&device));
-  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  PYENGINE_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  if (major < 8)
+  int cc = device < kCached ? known[device].load(std::memory_order_relaxed) : 0;
+  if (cc == 0) {
+    cc = compute_capability(device);
+    if (device < kCached) known[device].store(cc, std::memory_order_relaxed);
+  }
+  if (cc < 80)
     throw std::invalid_argument(
         "the TF32 algorithm needs tensor cores with TF32 (compute capability 8.0 or newer); "
-        "this GPU is " + std::to_string(major) + "." + std::to_string(minor) +
+        "this GPU is " + std::to_string(cc / 10) + "." + std::to_string(cc % 10) +
         ": use algo='implicit_gemm_tiled'");
 }
 

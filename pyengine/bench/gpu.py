@@ -10,9 +10,6 @@ for PyTorch), median of the repeats. Ceilings: device-to-device copy bandwidth o
 from __future__ import annotations
 
 import dataclasses
-import statistics
-
-import numpy as np
 
 # Batch multipliers of the CPU shape set on the GPU (the CPU set's pooling and softmax cases run
 # in ~10 us on an H100; these bring every case past 100 us).
@@ -43,28 +40,32 @@ def to_device(arrays, for_torch):
     return {k: cupy.asarray(v) for k, v in arrays.items()}
 
 
-def time_call(fn, for_torch, min_time=0.25, min_repeats=10, max_repeats=200, warmup=2):
-    """Median milliseconds of ``fn()`` between CUDA events, and the number of timed repeats."""
+def event_clock(for_torch):
+    """A clock for :func:`pyengine.bench.harness.time_call`: one call's milliseconds between
+    two CUDA events on the stream it runs on (PyTorch's current stream, or cupy's)."""
     if for_torch:
         import torch
-        new_event = lambda: torch.cuda.Event(enable_timing=True)  # noqa: E731
-        elapsed = lambda s, e: s.elapsed_time(e)  # noqa: E731
+        start, end = (torch.cuda.Event(enable_timing=True) for _ in range(2))
+        elapsed = start.elapsed_time
     else:
         import cupy
-        new_event = cupy.cuda.Event
-        elapsed = cupy.cuda.get_elapsed_time
-    for _ in range(warmup):
-        fn()
-    start, end = new_event(), new_event()
-    times, total = [], 0.0
-    while len(times) < max_repeats and (len(times) < min_repeats or total < min_time * 1e3):
+        start, end = cupy.cuda.Event(), cupy.cuda.Event()
+        elapsed = lambda e: cupy.cuda.get_elapsed_time(start, e)  # noqa: E731
+
+    def clock(fn):
         start.record()
         fn()
         end.record()
         end.synchronize()
-        times.append(elapsed(start, end))
-        total += times[-1]
-    return statistics.median(times), len(times)
+        return elapsed(end)
+    return clock
+
+
+def time_call(fn, for_torch, min_time=0.25):
+    """Median milliseconds of ``fn()`` by CUDA events (warm-up 2, 10 to 200 repeats)."""
+    from .harness import time_call as timed
+    return timed(fn, min_time=min_time, min_repeats=10, max_repeats=200, warmup=2,
+                 clock=event_clock(for_torch))
 
 
 def measure_ceilings():
@@ -85,12 +86,3 @@ def measure_ceilings():
     out.update(gbps=2 * src.numel() * 4 / (ms * 1e6), gflops_source="torch.mm 8192^3",
                device=torch.cuda.get_device_name())
     return out
-
-
-def as_numpy(o):
-    """A result as a numpy array, from cupy (``.get()``), torch (any device) or numpy."""
-    if hasattr(o, "detach"):
-        return o.detach().contiguous().cpu().numpy()
-    if type(o).__module__.startswith("cupy"):
-        return o.get()
-    return np.asarray(o)

@@ -37,6 +37,7 @@ import time
 
 import numpy as np
 
+from ..device import DEVICES
 from .shapes import SHAPE_SETS
 
 def shapes_for(family, device="cpu"):
@@ -85,17 +86,24 @@ class JitCompileTimer:
         return False
 
 
-def time_call(fn, min_time=0.25, min_repeats=5, max_repeats=50, warmup=1):
-    """Median wall time of ``fn()`` in milliseconds, and the number of timed repeats."""
+def wall_clock(fn):
+    """Milliseconds of one ``fn()`` by the host's clock."""
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3
+
+
+def time_call(fn, min_time=0.25, min_repeats=5, max_repeats=50, warmup=1, clock=wall_clock):
+    """Median milliseconds of ``fn()`` by ``clock`` (one call's ms; the GPU's is CUDA events,
+    bench/gpu.py) over at least ``min_repeats`` repeats and ``min_time`` seconds, and the
+    number of timed repeats."""
     for _ in range(warmup):
         fn()
     times = []
     start = time.perf_counter()
     while len(times) < max_repeats and (len(times) < min_repeats or
                                         time.perf_counter() - start < min_time):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
+        times.append(clock(fn))
     return statistics.median(times), len(times)
 
 
@@ -123,7 +131,7 @@ def make_inputs(family, shape, seed=0):
 def work(family, shape, direction, outputs):
     """(flops, bytes) of one case: the direct algorithm's FLOPs (0 for memory-bound families)
     and the compulsory traffic (every input read once, every output written once)."""
-    out_bytes = sum(int(np.asarray(o).nbytes) for o in outputs)
+    out_bytes = sum(int(o.nbytes) for o in outputs)  # numpy, cupy or torch alike
     if family == "conv2d":
         x_bytes = int(np.prod(shape.x_shape)) * 4
         w_bytes = int(np.prod(shape.w_shape)) * 4
@@ -195,6 +203,33 @@ def pyengine_calls(backend_name, algo, family, shape, a):
             "backward": lambda: (bwd(y, dy, shape.dim),)}
 
 
+def implementation_calls(impl, family, shape, a):
+    """{direction: callable} of the implementation named ``impl`` ('pe:<backend>:<algo>',
+    'torch', 'torch_cl', 'torch_tf32') on the inputs ``a``."""
+    if impl.startswith("pe:"):
+        _, backend, algo = impl.split(":")
+        return pyengine_calls(backend, algo, family, shape, a)
+    return torch_calls(impl == "torch_cl", family, shape, a)
+
+
+def directions(family, shape):
+    """The directions a case is timed in (the keys of its calls)."""
+    if family == "softmax" and shape.op == "cross_entropy":
+        return ("forward", "forward+backward")
+    return ("forward", "backward")
+
+
+def reference_outputs(family, shape, device="cpu"):
+    """{direction: the reference's output arrays} of one case: the numpy reference; for the
+    GPU's larger shapes the cpu backend (itself tested against the numpy reference) when it is
+    built, so that the references take seconds, not minutes."""
+    import pyengine as pe
+    backend = "cpu" if device == "cuda" and "cpu" in pe.backends.available() else "numpy"
+    calls = pyengine_calls(backend, "auto" if backend == "cpu" else "direct", family, shape,
+                           make_inputs(family, shape))
+    return {d: [np.asarray(o) for o in fn()] for d, fn in calls.items()}
+
+
 def torch_calls(channels_last, family, shape, a):
     """{direction: callable} for PyTorch (NCHW, or channels_last where it applies)."""
     import torch
@@ -249,9 +284,17 @@ def torch_calls(channels_last, family, shape, a):
 
 
 # -- validation ---------------------------------------------------------------------------------
+def as_numpy(o):
+    """A result as a numpy array, from cupy (``.get()``), torch (any device) or numpy."""
+    if hasattr(o, "detach"):
+        return o.detach().contiguous().cpu().numpy()
+    if type(o).__module__.startswith("cupy"):
+        return o.get()
+    return np.asarray(o)
+
+
 def check_outputs(outputs, reference, scale_atol=1e-3):
     """Max error relative to the reference's magnitude; raises AssertionError when too large."""
-    from .gpu import as_numpy
     for o, r in zip(outputs, reference):
         o, r = as_numpy(o), np.asarray(r)
         if o.shape != r.shape:
@@ -292,11 +335,7 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time, device="cp
             # and compiles count toward the case's first call.
             t0 = time.perf_counter()
             with JitCompileTimer() as setup_jit:
-                if impl.startswith("pe:"):
-                    _, backend, algo = impl.split(":")
-                    calls = pyengine_calls(backend, algo, family, shape, a)
-                else:
-                    calls = torch_calls(impl == "torch_cl", family, shape, a)
+                calls = implementation_calls(impl, family, shape, a)
             setup_s = time.perf_counter() - t0
             for direction, fn in calls.items():
                 key = (shape.name, direction)
@@ -331,16 +370,9 @@ def run_worker(impl, family, shape_names, threads, ref_dir, min_time, device="cp
 
 
 def write_references(family, shape_names, ref_dir, device="cpu"):
-    """Compute the reference outputs of every case once, into ``ref_dir`` (one .npz each): the
-    numpy reference; for the GPU's larger shapes the cpu backend (itself tested against the
-    numpy reference) when it is built, so that the references take seconds, not minutes."""
-    import pyengine as pe
-    backend = "cpu" if device == "cuda" and "cpu" in pe.backends.available() else "numpy"
-    algo = "auto" if backend == "cpu" else "direct"
+    """:func:`reference_outputs` of every named case, once, into ``ref_dir`` (one .npz each)."""
     for shape in [s for s in shapes_for(family, device) if s.name in shape_names]:
-        a = make_inputs(family, shape)
-        for direction, fn in pyengine_calls(backend, algo, family, shape, a).items():
-            ref = [np.asarray(o) for o in fn()]
+        for direction, ref in reference_outputs(family, shape, device).items():
             np.savez(os.path.join(ref_dir, f"{family}-{shape.name}-{direction}.npz"), *ref)
     return []
 
@@ -414,9 +446,6 @@ def list_implementations(family, with_torch=True, device="cpu"):
     elif with_torch:
         names += ["torch", "torch_cl"] if family in ("conv2d", "pool2d") else ["torch"]
     return names
-
-
-DEVICES = ("cpu", "cuda_emu", "cuda")
 
 
 def select_implementations(family, impls=None, backends=None, device="cpu"):

@@ -79,13 +79,11 @@ def run(args) -> int:
 
 
 def _write(path, text):
-    """Write ``text`` atomically (a temporary file beside ``path``, then a rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write ``text`` atomically (pyengine.serialization.atomic_file)."""
+    from pyengine.serialization import atomic_file
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_file(path) as f:
+        f.write(text.encode())
 
 
 def _positive_int(text):

@@ -50,7 +50,8 @@ def collect() -> dict:
 
 def numba_status():
     """The numba backend's JIT cache (``NumbaBackend.cache_status()``), or why numba is out."""
-    reason = __import__("pyengine").backends.unavailable().get("numba")
+    from pyengine import backends
+    reason = backends.unavailable().get("numba")
     if reason is not None:
         return f"unavailable: {reason}"
     from pyengine.backends.numba_cpu import NumbaBackend
