@@ -207,6 +207,51 @@ def test_partial_support_runs_the_general_algorithm(monkeypatch):
                                   auto_dx)
 
 
+# -- im2col_gemm's weight gradient: both kernel forms, shifted-plane im2col rows --------------
+
+# Stride 1 with Q == W builds im2col rows as shifted, masked copies of whole planes; the others
+# gather run by run. Kg >= 32 (shifted) or >= 96 takes the broadcast GEMM, fewer the dot form.
+# Planes smaller than a pixel block (the blocks then span several images), asymmetric padding
+# that keeps Q == W, dilation, padding beyond the kernel (rows wholly outside the plane), groups.
+IM2COL_WEIGHT_CASES = [
+    ((9, 12, 7, 9), (40, 12, 3, 3), _params(pad=(1, 1, 1, 1))),               # GEMM, shifted
+    ((9, 12, 7, 9), (20, 12, 3, 3), _params(pad=(1, 1, 1, 1))),               # dot, shifted
+    ((3, 12, 9, 8), (33, 12, 3, 3), _params(pad=(0, 2, 0, 2))),               # asymmetric
+    ((2, 12, 12, 11), (48, 12, 3, 3), _params(pad=(2, 2, 2, 2), dilation=(2, 2))),
+    ((2, 8, 6, 10), (36, 8, 3, 5), _params(pad=(4, 3, 0, 4))),                # rows outside
+    ((2, 24, 7, 9), (64, 12, 3, 3), _params(pad=(1, 1, 1, 1), groups=2)),
+    ((3, 128, 6, 6), (100, 128, 1, 1), _params()),                            # 1x1
+    ((3, 12, 9, 8), (100, 12, 3, 3), _params(stride=(2, 2), pad=(1, 1, 1, 1))),  # run by run
+    ((2, 12, 9, 8), (40, 12, 3, 3), _params(pad=(1, 1, 0, 0))),               # Q != W
+]
+
+
+@pytest.mark.parametrize("case", IM2COL_WEIGHT_CASES, ids=_case_id)
+def test_im2col_weight_gradient(case, monkeypatch):
+    check_algo("im2col_gemm", *case, monkeypatch=monkeypatch)
+
+
+def test_im2col_weight_gradient_never_reads_padding_from_a_neighbouring_row():
+    """inf in the first row and column of x: the kernel taps that only ever see padding there
+    (r = R-1 for row 0, s = S-1 for column 0 with padding 1) must stay finite and exact, which
+    a shifted-plane copy gets wrong if it leaves the wrapped-around columns unmasked."""
+    cpu = backends.get("cpu")
+    for k in (40, 20):  # the GEMM and the dot form
+        x = _rand((3, 12, 6, 7), 5)
+        w_shape = (k, 12, 3, 3)
+        x[:, :, 0, :] = np.inf
+        x[:, :, :, 0] = -np.inf
+        p = _params(pad=(1, 1, 1, 1))
+        dy = _rand((3, k, 6, 7), 6)
+        dw = cpu.conv2d_backward_weight(dy, x, w_shape, p, "im2col_gemm")
+        ref = REF.conv2d_backward_weight(dy, x, w_shape, p)
+        clean = dw[:, :, 2, 2]  # reads neither row 0 nor column 0
+        assert np.isfinite(clean).all()
+        assert_close(clean, ref[:, :, 2, 2], ATOL, RTOL, name=f"K={k}",
+                     scale=REF.conv2d_backward_weight(np.abs(dy), np.abs(np.nan_to_num(
+                         x, posinf=0, neginf=0)), w_shape, p)[:, :, 2, 2] + 1.0)
+
+
 # -- the auto choice -----------------------------------------------------------------------------
 
 def test_auto_picks_the_specialised_algorithms():
@@ -221,8 +266,10 @@ def test_auto_picks_the_specialised_algorithms():
             "depthwise": ("direct_depthwise",) * 3}
     for name in ("mnist_c2", "vgg", "res_c2", "res_c4", "dilated"):
         want[name] = ("winograd_4x4_3x3", "winograd_4x4_3x3", "any")
-    for name in ("mnist_c2", "vgg", "res_c2", "res_c4"):
+    for name in ("vgg", "res_c2", "res_c4"):
         want[name] = ("winograd_4x4_3x3",) * 3
+    # 32 -> 64 channels: too few for the Winograd weight GEMMs to outweigh the transforms.
+    want["mnist_c2"] = ("winograd_4x4_3x3", "winograd_4x4_3x3", None)
     # A 7x7 plane: few 4x4 tiles for 512 x 512 channels, F(2x2) (and a GEMM for the weights).
     want["res_c5"] = ("winograd_2x2_3x3", "winograd_2x2_3x3", None)
     for s in CONV_SHAPES:

@@ -152,6 +152,57 @@ inline void gather_run(float* __restrict dst, const float* __restrict row, bool 
   for (int64_t t = b; t < len; ++t) dst[t] = 0.0f;
 }
 
+// Stride-1 convolutions whose output rows are as wide as the input rows (Q == W: "same"
+// padding along w, as in most 3x3 layers): the im2col row of (c, r, s) over one image is then
+// the input plane itself read at a fixed flat offset, shift = (r*dh - pad_top)*W + s*dw -
+// pad_left, with the columns that fall into the padding zeroed by a per-s mask (all-ones /
+// zero bits, so the masked values are exact zeros even where the plane holds NaN or inf) and
+// zeros where the flat index leaves the plane (the rows above and below it). One masked copy
+// per image instead of one short run per output row: on small planes (14x14) the runs' setup
+// cost as much as the copying.
+struct ShiftedPlanes {
+  bool applies = false;
+  int64_t W = 0, HW = 0, PQ = 0;
+  BufferOf<uint32_t> keep;  // S x PQ: keep[s * PQ + pq], all-ones where column q is inside
+
+  explicit ShiftedPlanes(const ConvGeom& g) {
+    applies = g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W;
+    if (!applies) return;
+    W = g.W;
+    HW = g.H * g.W;
+    PQ = g.P * g.Q;
+    keep.reset(g.S * PQ);
+    for (int64_t s = 0; s < g.S; ++s) {
+      const int64_t off = s * g.dilation_w - g.pad_left;
+      for (int64_t pq = 0; pq < PQ; ++pq) {
+        const int64_t iw = pq % g.Q + off;
+        keep[s * PQ + pq] = iw >= 0 && iw < g.W ? 0xFFFFFFFFu : 0u;
+      }
+    }
+  }
+
+  int64_t shift(const ConvGeom& g, int64_t r, int64_t s) const {
+    return (r * g.dilation_h - g.pad_top) * W + s * g.dilation_w - g.pad_left;
+  }
+
+  // dst[t] = im2col row (c, r, s) at pixel pq0 + t of one image, t < len; plane: x(n, c).
+  void gather(float* __restrict dst, const float* __restrict plane, int64_t s, int64_t sh,
+              int64_t pq0, int64_t len) const {
+    const int64_t a = min64(max64(-sh - pq0, 0), len);
+    const int64_t b = max64(min64(HW - sh - pq0, len), a);
+    for (int64_t t = 0; t < a; ++t) dst[t] = 0.0f;
+    const uint32_t* __restrict m = keep.get() + s * PQ + pq0;
+    const float* __restrict src = plane + pq0 + sh;
+    for (int64_t t = a; t < b; ++t) {
+      uint32_t bits;
+      std::memcpy(&bits, src + t, sizeof bits);
+      bits &= m[t];
+      std::memcpy(dst + t, &bits, sizeof bits);
+    }
+    for (int64_t t = b; t < len; ++t) dst[t] = 0.0f;
+  }
+};
+
 // dst[2t] += src[t] for t < n (the col2im of stride-2 convolutions): src spread into the even
 // lanes of two vectors with a permute and a zeroing mask, added to dst; the last dst vector
 // is loaded and stored masked so nothing past dst[2(n-1)] is touched.
@@ -230,6 +281,54 @@ struct Crs {
         ++c;
       }
     }
+  }
+};
+
+// Rows of im2col(x_g) along the pixels, for the backward-weight GEMMs (their reduction runs
+// along the pixels): one shifted masked copy per image where ShiftedPlanes applies, else one
+// gather per output row. Built once per call, read by every thread.
+struct Im2colRows {
+  const ConvGeom& g;
+  ShiftedPlanes sp;
+  BufferOf<int64_t> ranges;  // lo[s] = ranges[s], hi[s] = ranges[S + s] (column_ranges)
+
+  explicit Im2colRows(const ConvGeom& geom) : g(geom), sp(geom), ranges(2 * geom.S) {
+    column_ranges(g, ranges.get(), ranges.get() + g.S);
+  }
+
+  // Row crs over pixels [j0, j0 + len) into dst[0, len); runs[0, nruns): the runs of that
+  // range (runs_of), only read when the shifted copy does not apply.
+  void row(float* __restrict dst, const float* xg, const Crs& crs, int64_t j0, int64_t len,
+           const Run* runs, int64_t nruns) const {
+    const int64_t HW = g.H * g.W;
+    const int64_t CHW = g.C * HW;
+    const float* xc = xg + crs.c * HW;
+    if (sp.applies) {
+      const int64_t sh = sp.shift(g, crs.r, crs.s);
+      for_each_image_segment(j0, len, sp.PQ, [&](int64_t n, int64_t pq, int64_t seg,
+                                                 int64_t off) {
+        sp.gather(dst + off, xc + n * CHW, crs.s, sh, pq, seg);
+      });
+      return;
+    }
+    const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
+    const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
+    for (int64_t u = 0; u < nruns; ++u) {
+      const Run& run = runs[u];
+      const int64_t ih = run.p * g.stride_h + ih_off;
+      const bool valid = ih >= 0 && ih < g.H;
+      gather_run(dst + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0,
+                 run.len, ranges[crs.s], ranges[g.S + crs.s], g.stride_w, off_w);
+    }
+  }
+
+  // The runs of pixels [j0, j0 + len) into runs (at least len + 1 entries) when row() reads
+  // them; returns their count.
+  int64_t runs_of(int64_t j0, int64_t len, Run* runs) const {
+    if (sp.applies) return 0;
+    int64_t nruns = 0;
+    for_each_run(j0, len, g.P, g.Q, [&](const Run& run) { runs[nruns++] = run; });
+    return nruns;
   }
 };
 
@@ -481,11 +580,10 @@ void pack_dy_panels(const float* dyg, const ConvGeom& g, int64_t Kg, int64_t j0,
 // One B panel of the GEMM: im2col(x_g)^T for pixels [j0, j0 + kc) (the runs of that range) and
 // im2col rows [t0, t0 + rows), rows <= NR: built as NR rows of kcp pixels in tmp (rows past
 // `rows` and pixels past kc zero), then transposed block by block into dst (kcp x NR).
-void pack_im2col_transposed(const float* xg, const ConvGeom& g, const int64_t* lo,
-                            const int64_t* hi, const Run* runs, int64_t nruns, int64_t kc,
-                            int64_t kcp, int64_t t0, int64_t rows, float* tmp, float* dst) {
-  const int64_t HW = g.H * g.W;
-  const int64_t CHW = g.C * HW;
+void pack_im2col_transposed(const float* xg, const Im2colRows& im2col, const Run* runs,
+                            int64_t nruns, int64_t j0, int64_t kc, int64_t kcp, int64_t t0,
+                            int64_t rows, float* tmp, float* dst) {
+  const ConvGeom& g = im2col.g;
   Crs crs(t0, g.R, g.S);
   for (int64_t t = 0; t < kNR; ++t) {
     float* row = tmp + t * kcp;
@@ -493,16 +591,7 @@ void pack_im2col_transposed(const float* xg, const ConvGeom& g, const int64_t* l
       for (int64_t u = 0; u < kcp; ++u) row[u] = 0.0f;
       continue;
     }
-    const float* xc = xg + crs.c * HW;
-    const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-    const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
-    for (int64_t u = 0; u < nruns; ++u) {
-      const Run& run = runs[u];
-      const int64_t ih = run.p * g.stride_h + ih_off;
-      const bool valid = ih >= 0 && ih < g.H;
-      gather_run(row + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0, run.len,
-                 lo[crs.s], hi[crs.s], g.stride_w, off_w);
-    }
+    im2col.row(row, xg, crs, j0, kc, runs, nruns);
     for (int64_t u = kc; u < kcp; ++u) row[u] = 0.0f;
     crs.next(g.R, g.S);
   }
@@ -519,9 +608,10 @@ struct WeightBuffers {
   BufferOf<Run> runs;
 };
 
-void backward_weight_gemm(float* out, const float* dy, const float* x, const ConvGeom& g,
-                          const int64_t* lo, const int64_t* hi, int64_t gi, int64_t c0,
-                          int64_t c1, int64_t q0, int64_t q1, WeightBuffers& buf) {
+void backward_weight_gemm(float* out, const float* dy, const float* x, const Im2colRows& im2col,
+                          int64_t gi, int64_t c0, int64_t c1, int64_t q0, int64_t q1,
+                          WeightBuffers& buf) {
+  const ConvGeom& g = im2col.g;
   const int64_t Cg = g.C / g.G, Kg = g.K / g.G;
   const float* xg = x + gi * Cg * g.H * g.W;
   const float* dyg = dy + gi * Kg * g.P * g.Q;
@@ -531,14 +621,13 @@ void backward_weight_gemm(float* out, const float* dy, const float* x, const Con
     const int64_t kc = kb.size(bk, q1 - q0);
     const int64_t kcp = round_up(kc, kTB);
     pack_dy_panels(dyg, g, Kg, j0, kc, kcp, buf.a.get());
-    int64_t nruns = 0;
-    for_each_run(j0, kc, g.P, g.Q, [&](const Run& run) { buf.runs[nruns++] = run; });
+    const int64_t nruns = im2col.runs_of(j0, kc, buf.runs.get());
     TileEpilogue e;
     e.beta = bk == 0 ? 0.0f : 1.0f;
     for (int64_t jc = c0; jc < c1; jc += kNC) {
       const int64_t nc = min64(kNC, c1 - jc);
       for (int64_t jr = 0; jr < nc; jr += kNR)
-        pack_im2col_transposed(xg, g, lo, hi, buf.runs.get(), nruns, kc, kcp, jc + jr,
+        pack_im2col_transposed(xg, im2col, buf.runs.get(), nruns, j0, kc, kcp, jc + jr,
                                min64(kNR, nc - jr), buf.tmp.get(), buf.b.get() + jr * kcp);
       for (int64_t ir = 0; ir < Kg; ir += kMR) {
         const int mr = static_cast<int>(min64(kMR, Kg - ir));
@@ -558,9 +647,12 @@ void backward_weight_gemm(float* out, const float* dy, const float* x, const Con
 // time, each reused by every row of dy; both are read as rows (no transposition).
 constexpr int64_t kChunk = 512;
 
-void backward_weight_dot(float* out, const float* dy, const float* x, const ConvGeom& g,
-                         const int64_t* lo, const int64_t* hi, int64_t gi, int64_t u0,
-                         int64_t u1, int64_t q0, int64_t q1, float* dybuf, float* colbuf) {
+void backward_weight_dot(float* out, const float* dy, const float* x, const Im2colRows& im2col,
+                         int64_t gi, int64_t u0, int64_t u1, int64_t q0, int64_t q1,
+                         WeightBuffers& buf) {
+  const ConvGeom& g = im2col.g;
+  float* dybuf = buf.a.get();
+  float* colbuf = buf.b.get();
   const int64_t Cg = g.C / g.G, Kg = g.K / g.G;
   const int64_t CRS = Cg * g.R * g.S;
   const int64_t HW = g.H * g.W;
@@ -578,21 +670,14 @@ void backward_weight_dot(float* out, const float* dy, const float* x, const Conv
     });
     for (int64_t k = 0; k < Kg; ++k)
       for (int64_t t = len; t < ld; ++t) dybuf[k * ld + t] = 0.0f;
+    const int64_t nruns = im2col.runs_of(a, len, buf.runs.get());
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t crs0 = u * kDNR;
       const int rows = static_cast<int>(min64(kDNR, CRS - crs0));
       Crs crs(crs0, g.R, g.S);
       for (int i = 0; i < rows; ++i, crs.next(g.R, g.S)) {
         float* d = colbuf + i * ld;
-        const float* xc = xg + crs.c * HW;
-        const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-        const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
-        for_each_run(a, len, g.P, g.Q, [&](const Run& run) {
-          const int64_t ih = run.p * g.stride_h + ih_off;
-          const bool valid = ih >= 0 && ih < g.H;
-          gather_run(d + run.off, valid ? xc + run.n * g.C * HW + ih * g.W : xc, valid, run.q0,
-                     run.len, lo[crs.s], hi[crs.s], g.stride_w, off_w);
-        });
+        im2col.row(d, xg, crs, a, len, buf.runs.get(), nruns);
         for (int64_t t = len; t < ld; ++t) d[t] = 0.0f;
       }
       const float* brow[kDNR];
@@ -614,16 +699,15 @@ void conv2d_backward_weight_im2col(float* dw, const float* dy, const float* x,
   const int64_t G = g.G, Cg = g.C / G, Kg = g.K / G;
   const int64_t CRS = Cg * g.R * g.S;
   const int64_t pixels = g.N * g.P * g.Q;
+  const Im2colRows im2col(g);
   // The broadcast GEMM needs enough rows (Kg) to pay for transposing its B panels, and enough
-  // im2col rows to fill them; else dot kernels (measured on the benchmark shapes: the GEMM wins
-  // from Kg = 128 on, the dot form below).
-  const bool gemm_form = Kg >= 96 && CRS >= 2 * kNR;
+  // im2col rows to fill them; else dot kernels. Measured on the benchmark shapes (two threads):
+  // with im2col rows gathered run by run the GEMM wins from Kg = 128 on, the dot form below;
+  // with shifted-plane rows from Kg = 32 on (Kg = 64: mnist_c2 1.95 ms vs 2.15, dilated 7.3
+  // vs 8.1).
+  const bool gemm_form = Kg >= (im2col.sp.applies ? 32 : 96) && CRS >= 2 * kNR;
   const int64_t unit = gemm_form ? kNR : kDNR;  // columns of dW per unit of work
   const int64_t units = ceil_div(CRS, unit);    // per group
-  BufferOf<int64_t> ranges(2 * g.S);
-  column_ranges(g, ranges.get(), ranges.get() + g.S);
-  const int64_t* lo = ranges.get();
-  const int64_t* hi = ranges.get() + g.S;
   const int threads = conv_threads(g.K * CRS * pixels);
   // Threads own disjoint columns of dW when there are enough (each element is then summed in
   // the same order for any thread count); else each sums its share of the pixels into a
@@ -643,14 +727,14 @@ void conv2d_backward_weight_im2col(float* dw, const float* dy, const float* x,
     } else {
       buf.a.reset(Kg * len_max);    // dy chunk
       buf.b.reset(kDNR * len_max);  // im2col rows
+      buf.runs.reset(len_max + 1);
     }
     // Columns [c0, c1) (multiples of the unit) of group gi over pixels [q0, q1) into out.
     auto run = [&](float* out, int64_t gi, int64_t c0, int64_t c1, int64_t q0, int64_t q1) {
       if (gemm_form)
-        backward_weight_gemm(out, dy, x, g, lo, hi, gi, c0, c1, q0, q1, buf);
+        backward_weight_gemm(out, dy, x, im2col, gi, c0, c1, q0, q1, buf);
       else
-        backward_weight_dot(out, dy, x, g, lo, hi, gi, c0 / kDNR, ceil_div(c1, kDNR), q0, q1,
-                            buf.a.get(), buf.b.get());
+        backward_weight_dot(out, dy, x, im2col, gi, c0 / kDNR, ceil_div(c1, kDNR), q0, q1, buf);
     };
     if (split_columns) {
       int64_t u0, u1;
