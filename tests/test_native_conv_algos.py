@@ -231,6 +231,17 @@ def test_im2col_weight_gradient(case, monkeypatch):
     check_algo("im2col_gemm", *case, monkeypatch=monkeypatch)
 
 
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_im2col_weight_gradient_threads_split_the_pixels(n_threads, threads, monkeypatch):
+    """A small dW and many pixels: each thread sums its share of the pixels into a private dW
+    (the GEMM form, and the dot form with few columns), then the copies are added."""
+    threads(n_threads)
+    check_algo("im2col_gemm", (4, 12, 30, 28), (40, 12, 3, 3), _params(pad=(1, 1, 1, 1)),
+               monkeypatch=monkeypatch)
+    check_algo("im2col_gemm", (4, 2, 30, 28), (8, 2, 3, 3), _params(pad=(1, 1, 1, 1)),
+               monkeypatch=monkeypatch)
+
+
 def test_im2col_weight_gradient_never_reads_padding_from_a_neighbouring_row():
     """inf in the first row and column of x: the kernel taps that only ever see padding there
     (r = R-1 for row 0, s = S-1 for column 0 with padding 1) must stay finite and exact, which

@@ -711,9 +711,15 @@ void conv2d_backward_weight_im2col(float* dw, const float* dy, const float* x,
   const int threads = conv_threads(g.K * CRS * pixels);
   // Threads own disjoint columns of dW when there are enough (each element is then summed in
   // the same order for any thread count); else each sums its share of the pixels into a
-  // private dW, and the private copies are added in thread order.
-  const bool split_columns = threads == 1 || G * units >= (gemm_form ? 2 : 4) * threads;
+  // private dW, and the private copies are added in thread order. The GEMM form also splits the
+  // pixels when dW is small (a private copy stays in L2 and adding them is cheap) and there
+  // are many pixels: split by columns, every thread would pack all of dy (two threads, ms,
+  // pixels / columns: mnist_c2 1.8 / 2.1, dilated 6.7 / 7.4, pointwise 3.8 / 4.1; strided,
+  // 147K weights, 7.2 / 7.0).
   const int64_t wsize = g.K * CRS;
+  const bool small_dw = gemm_form && wsize <= 64 * 1024 && pixels >= 4 * kKCW * threads;
+  const bool split_columns =
+      threads == 1 || (!small_dw && G * units >= (gemm_form ? 2 : 4) * threads);
   Buffer partial(split_columns ? 0 : threads * wsize);
 
   run_team(threads, [&](int t, int nt) {
