@@ -255,7 +255,8 @@ def test_im2col_weight_gradient_never_reads_padding_from_a_neighbouring_row():
         p = _params(pad=(1, 1, 1, 1))
         dy = _rand((3, k, 6, 7), 6)
         dw = cpu.conv2d_backward_weight(dy, x, w_shape, p, "im2col_gemm")
-        ref = REF.conv2d_backward_weight(dy, x, w_shape, p)
+        with np.errstate(invalid="ignore"):  # inf - inf in the taps that read the infs
+            ref = REF.conv2d_backward_weight(dy, x, w_shape, p)
         clean = dw[:, :, 2, 2]  # reads neither row 0 nor column 0
         assert np.isfinite(clean).all()
         assert_close(clean, ref[:, :, 2, 2], ATOL, RTOL, name=f"K={k}",
