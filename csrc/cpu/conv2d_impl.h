@@ -20,6 +20,8 @@
 //                    panels, im2col rows (built NR at a time) with in-register square transposes.
 //                    With few output channels the transposes cost more than they save: dot
 //                    kernels then read dy and im2col rows as they are (backward_weight_dot).
+//                    At stride 1 with Q == W an im2col row is one shifted, masked copy of
+//                    each input plane (ShiftedPlanes) instead of a gather per output row.
 //
 // Determinism: every sum runs in an order fixed by the shape and the thread count.
 #pragma once
