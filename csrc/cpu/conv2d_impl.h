@@ -168,7 +168,9 @@ struct ShiftedPlanes {
   BufferOf<uint32_t> keep;  // S x PQ: keep[s * PQ + pq], all-ones where column q is inside
 
   explicit ShiftedPlanes(const ConvGeom& g) {
-    applies = g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W;
+    // The masks take S x PQ words: up to 256 KiB. Larger planes have rows long enough that
+    // gathering run by run costs about as much as the copy itself.
+    applies = g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W && g.S * g.P * g.Q <= 65536;
     if (!applies) return;
     W = g.W;
     HW = g.H * g.W;
