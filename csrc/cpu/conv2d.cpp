@@ -207,8 +207,8 @@ Conv2dAlgo conv2d_choose_backward_data(const Conv2dShape& s, const Conv2dParams&
 // Winograd's weight gradient reduces over the tiles: it pays where there are many tiles for
 // the C x K products and enough channels for its GEMMs to outweigh the tile transforms (two
 // threads, ms, F(4x4) / im2col_gemm: vgg 20.8 / 27.1, res_c2 6.2 / 7.2, res_c4 4.0 / 7.3) and
-// loses with few channels (mnist_c2, 32 -> 64: 2.7 / 2.1), few tiles (res_c5, 32 tiles for
-// 512 x 512 channels: 24 / 5.6) or dilation sub-planes (dilated, one thread: 23 / 21).
+// loses with few channels (mnist_c2, 32 -> 64: 2.7 / 2.1) or few tiles (res_c5, 32 tiles for
+// 512 x 512 channels: 24 / 5.6); on dilation sub-planes it gains nothing (dilated: 7.0 / 7.2).
 bool winograd_weight_worth_it(const Conv2dShape& s, const Conv2dParams& p) {
   return winograd_worth_it(s, p) && s.C / p.groups >= 64 && s.K / p.groups >= 64 &&
          p.dilation_h == 1 && p.dilation_w == 1 && many_f4_tiles(s, p);

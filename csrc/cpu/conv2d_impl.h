@@ -196,10 +196,10 @@ struct ShiftedPlanes {
     const int64_t b = max64(min64(HW - sh - pq0, len), a);
     for (int64_t t = 0; t < a; ++t) dst[t] = 0.0f;
     const uint32_t* __restrict m = keep.get() + s * PQ + pq0;
-    const float* __restrict src = plane + pq0 + sh;
+    const int64_t first = pq0 + sh;  // plane index of t = 0 (only t in [a, b) is read)
     for (int64_t t = a; t < b; ++t) {
       uint32_t bits;
-      std::memcpy(&bits, src + t, sizeof bits);
+      std::memcpy(&bits, plane + (first + t), sizeof bits);
       bits &= m[t];
       std::memcpy(dst + t, &bits, sizeof bits);
     }
@@ -288,6 +288,26 @@ struct Crs {
   }
 };
 
+// Row (c, r, s) = crs of im2col(x_g) along `runs` (each run's values at dst + run.off): one
+// gather per output row. lo, hi: column_ranges. The forward's panels and the backward-weight
+// rows both build their rows here.
+inline void gather_im2col_runs(float* dst, const float* xg, const ConvGeom& g, const int64_t* lo,
+                               const int64_t* hi, const Crs& crs, const Run* runs,
+                               int64_t nruns) {
+  const int64_t HW = g.H * g.W;
+  const int64_t CHW = g.C * HW;
+  const float* xc = xg + crs.c * HW;
+  const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
+  const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
+  for (int64_t u = 0; u < nruns; ++u) {
+    const Run& run = runs[u];
+    const int64_t ih = run.p * g.stride_h + ih_off;
+    const bool valid = ih >= 0 && ih < g.H;
+    gather_run(dst + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0, run.len,
+               lo[crs.s], hi[crs.s], g.stride_w, off_w);
+  }
+}
+
 // Rows of im2col(x_g) along the pixels, for the backward-weight GEMMs (their reduction runs
 // along the pixels): one shifted masked copy per image where ShiftedPlanes applies, else one
 // gather per output row. Built once per call, read by every thread.
@@ -304,26 +324,14 @@ struct Im2colRows {
   // range (runs_of), only read when the shifted copy does not apply.
   void row(float* __restrict dst, const float* xg, const Crs& crs, int64_t j0, int64_t len,
            const Run* runs, int64_t nruns) const {
+    if (!sp.applies)
+      return gather_im2col_runs(dst, xg, g, ranges.get(), ranges.get() + g.S, crs, runs, nruns);
     const int64_t HW = g.H * g.W;
-    const int64_t CHW = g.C * HW;
     const float* xc = xg + crs.c * HW;
-    if (sp.applies) {
-      const int64_t sh = sp.shift(g, crs.r, crs.s);
-      for_each_image_segment(j0, len, sp.PQ, [&](int64_t n, int64_t pq, int64_t seg,
-                                                 int64_t off) {
-        sp.gather(dst + off, xc + n * CHW, crs.s, sh, pq, seg);
-      });
-      return;
-    }
-    const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-    const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
-    for (int64_t u = 0; u < nruns; ++u) {
-      const Run& run = runs[u];
-      const int64_t ih = run.p * g.stride_h + ih_off;
-      const bool valid = ih >= 0 && ih < g.H;
-      gather_run(dst + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0,
-                 run.len, ranges[crs.s], ranges[g.S + crs.s], g.stride_w, off_w);
-    }
+    const int64_t sh = sp.shift(g, crs.r, crs.s);
+    for_each_image_segment(j0, len, sp.PQ, [&](int64_t n, int64_t pq, int64_t seg, int64_t off) {
+      sp.gather(dst + off, xc + n * g.C * HW, crs.s, sh, pq, seg);
+    });
   }
 
   // The runs of pixels [j0, j0 + len) into runs (at least len + 1 entries) when row() reads
@@ -343,8 +351,6 @@ struct Im2colRows {
 // runs: scratch for at least nc + nc / NR + 1 entries.
 void pack_im2col_panels(const float* xg, const ConvGeom& g, const int64_t* lo, const int64_t* hi,
                         int64_t k0, int64_t kc, int64_t jc, int64_t nc, float* dst, Run* runs) {
-  const int64_t HW = g.H * g.W;
-  const int64_t CHW = g.C * HW;
   // Runs of the block, cut at panel boundaries; off becomes the run's offset in dst.
   int64_t nruns = 0;
   for (int64_t jr = 0; jr < nc; jr += kNR)
@@ -357,18 +363,7 @@ void pack_im2col_panels(const float* xg, const ConvGeom& g, const int64_t* lo, c
   float* tail_dst = tail ? dst + (nc - tail) * kc + tail : nullptr;
   Crs crs(k0, g.R, g.S);
   for (int64_t kk = 0; kk < kc; ++kk, crs.next(g.R, g.S)) {
-    const float* xc = xg + crs.c * HW;
-    const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-    const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
-    const int64_t l = lo[crs.s], h = hi[crs.s];
-    float* d = dst + kk * kNR;
-    for (int64_t u = 0; u < nruns; ++u) {
-      const Run& run = runs[u];
-      const int64_t ih = run.p * g.stride_h + ih_off;
-      const bool valid = ih >= 0 && ih < g.H;
-      gather_run(d + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0, run.len,
-                 l, h, g.stride_w, off_w);
-    }
+    gather_im2col_runs(dst + kk * kNR, xg, g, lo, hi, crs, runs, nruns);
     if (tail_dst)
       for (int64_t t = 0; t < kNR - tail; ++t) tail_dst[kk * kNR + t] = 0.0f;
   }

@@ -80,6 +80,17 @@ inline T& at(T* p, unsigned ldm, bool row_major_layout, int r, int c) {
   return row_major_layout ? p[r * ldm + c] : p[c * ldm + r];
 }
 
+// What every load_matrix_sync does: the warp barrier, CUDA's alignment rules, then the
+// rows x cols tile at mptr into x (row-major, every lane the whole tile).
+inline void load_tile(float* x, int rows, int cols, const float* mptr, unsigned ldm,
+                      bool row_major_layout) {
+  warp_barrier();
+  check_pointer(mptr, ldm, "wmma::load_matrix_sync: mptr must be 32-byte aligned and ldm a "
+                           "multiple of 16 bytes");
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) x[r * cols + c] = at(mptr, ldm, row_major_layout, r, c);
+}
+
 // The TF32 value a tensor core reads from an fp32 register: the low 13 bits dropped.
 inline float truncate_tf32(float v) {
   uint32_t u;
@@ -113,24 +124,14 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, Layout>& f, const float* 
                              unsigned ldm) {
   static_assert(std::is_same<Layout, row_major>::value || std::is_same<Layout, col_major>::value,
                 "an operand fragment names its layout");
-  detail::warp_barrier();
-  detail::check_pointer(mptr, ldm, "wmma::load_matrix_sync: mptr must be 32-byte aligned and "
-                                   "ldm a multiple of 16 bytes");
-  constexpr bool kRowMajor = std::is_same<Layout, row_major>::value;
-  for (int r = 0; r < f.rows; ++r)
-    for (int c = 0; c < f.cols; ++c) f.x[r * f.cols + c] = detail::at(mptr, ldm, kRowMajor, r, c);
+  detail::load_tile(f.x, f.rows, f.cols, mptr, ldm, std::is_same<Layout, row_major>::value);
 }
 
 // The accumulator: the memory layout is an argument.
 template <int M, int N, int K>
 inline void load_matrix_sync(fragment<accumulator, M, N, K, float>& f, const float* mptr,
                              unsigned ldm, layout_t layout) {
-  detail::warp_barrier();
-  detail::check_pointer(mptr, ldm, "wmma::load_matrix_sync: mptr must be 32-byte aligned and "
-                                   "ldm a multiple of 16 bytes");
-  for (int r = 0; r < f.rows; ++r)
-    for (int c = 0; c < f.cols; ++c)
-      f.x[r * f.cols + c] = detail::at(mptr, ldm, layout == mem_row_major, r, c);
+  detail::load_tile(f.x, f.rows, f.cols, mptr, ldm, layout == mem_row_major);
 }
 
 template <int M, int N, int K>

@@ -40,6 +40,7 @@ import numpy as np
 from ..device import DEVICES
 from .shapes import SHAPE_SETS
 
+
 def shapes_for(family, device="cpu"):
     """The shape set of ``family`` on ``device`` (the GPU's batches scaled up, bench/gpu.py)."""
     if device == "cuda":
@@ -146,17 +147,6 @@ def work(family, shape, direction, outputs):
 
 
 # -- the calls being timed ----------------------------------------------------------------------
-def _conv_params(shape):
-    from pyengine.params import Conv2dParams
-    return Conv2dParams(shape.stride, shape.stride, shape.pad, shape.pad, shape.pad, shape.pad,
-                        shape.dilation, shape.dilation, shape.groups)
-
-
-def _pool_params(shape):
-    from pyengine.params import Pool2dParams
-    return Pool2dParams(shape.kernel, shape.kernel, shape.stride, shape.stride, shape.pad, shape.pad)
-
-
 def pyengine_calls(backend_name, algo, family, shape, a):
     """{direction: zero-argument callable returning the output arrays} for a pyengine impl."""
     import pyengine as pe
@@ -165,7 +155,7 @@ def pyengine_calls(backend_name, algo, family, shape, a):
 
     b = pe.backends.get(backend_name)
     if family == "conv2d":
-        p = _conv_params(shape)
+        p = shape.params()
         return {
             "forward": lambda: (b.conv2d_forward(a["x"], a["w"], None, p, algo),),
             "backward": lambda: (b.conv2d_backward_data(a["dy"], a["w"], a["x"].shape, p, algo),
@@ -177,7 +167,7 @@ def pyengine_calls(backend_name, algo, family, shape, a):
             y = b.adaptive_avg_pool2d_forward(x, (1, 1))
             return {"forward": lambda: (b.adaptive_avg_pool2d_forward(x, (1, 1)),),
                     "backward": lambda: (b.adaptive_avg_pool2d_backward(y, x.shape),)}
-        p = _pool_params(shape)
+        p = shape.params()
         if shape.kind == "max":
             y, idx = b.max_pool2d_forward(x, p)
             return {"forward": lambda: b.max_pool2d_forward(x, p),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..params import Conv2dParams, Pool2dParams
+
 
 @dataclass(frozen=True)
 class ConvShape:
@@ -32,11 +34,14 @@ class ConvShape:
     def w_shape(self):
         return (self.k, self.c // self.groups, self.r, self.s)
 
+    def params(self) -> Conv2dParams:
+        """The kernel interface's parameters of this convolution (symmetric padding)."""
+        return Conv2dParams(self.stride, self.stride, self.pad, self.pad, self.pad, self.pad,
+                            self.dilation, self.dilation, self.groups)
+
     def out_hw(self):
         """(P, Q)."""
-        p = (self.h + 2 * self.pad - self.dilation * (self.r - 1) - 1) // self.stride + 1
-        q = (self.w + 2 * self.pad - self.dilation * (self.s - 1) - 1) // self.stride + 1
-        return p, q
+        return self.params().output_hw(self.h, self.w, self.r, self.s)
 
     def flops(self) -> float:
         """Direct-convolution FLOPs of the forward pass (2 per multiply-add)."""
@@ -75,6 +80,10 @@ class PoolShape:
     @property
     def x_shape(self):
         return (self.n, self.c, self.h, self.w)
+
+    def params(self) -> Pool2dParams:
+        """The kernel interface's parameters of this pooling (max and avg kinds)."""
+        return Pool2dParams(self.kernel, self.kernel, self.stride, self.stride, self.pad, self.pad)
 
 
 POOL_SHAPES = [

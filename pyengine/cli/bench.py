@@ -97,6 +97,7 @@ def add_parser(sub) -> None:
     """Register ``pyengine bench``."""
     from pyengine.bench.harness import FAMILY_OPS
     from pyengine.bench.report import REGRESSION
+    from pyengine.device import DEVICES
     p = sub.add_parser("bench", help="time every kernel implementation against PyTorch",
                        description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
@@ -109,7 +110,7 @@ def add_parser(sub) -> None:
     p.add_argument("--impls", default=None,
                    help="implementations (or prefixes) to keep, e.g. pe:cpu:winograd,torch")
     p.add_argument("--shapes", default=None, help="case names to keep, comma-separated")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda_emu", "cuda"),
+    p.add_argument("--device", default="cpu", choices=DEVICES,
                    help="whose kernels: the host backends, the emulated CUDA kernels (PyTorch's "
                         "CPU kernels as baseline), or the GPU's against PyTorch/cuDNN (TF32 off, "
                         "and on for conv2d as torch_tf32; CUDA events, larger batches)")

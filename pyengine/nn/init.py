@@ -180,5 +180,5 @@ def reset_weight_and_bias_(weight, bias) -> None:
 
 
 __all__ = ["reset_weight_and_bias_", "calculate_gain", "uniform_", "normal_", "constant_",
-           "zeros_", "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
-
+           "zeros_", "ones_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+           "kaiming_normal_"]
