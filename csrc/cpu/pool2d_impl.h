@@ -22,6 +22,7 @@
 #include "common/params.h"
 #include "cpu/parallel.h"
 #include "cpu/pool2d_isa.h"
+#include "cpu/vec_math.h"
 
 #ifndef PYENGINE_ISA_NS
 #error "PYENGINE_ISA_NS is undefined: build csrc/cpu through CMakeLists.txt, which sets it per ISA"
@@ -190,15 +191,15 @@ struct MaxFixed {
     if constexpr (S >= 2) {
       const float v = p[1];
       const bool k = takes(v, m);
-      m = k ? v : m;
-      t = k ? base + 1 : t;
+      m = pick(k, v, m);
+      t = pick(k, base + 1, t);
       nan = nan | (v != v);
     }
     if constexpr (S >= 3) {
       const float v = p[2];
       const bool k = takes(v, m);
-      m = k ? v : m;
-      t = k ? base + 2 : t;
+      m = pick(k, v, m);
+      t = pick(k, base + 2, t);
       nan = nan | (v != v);
     }
   }
@@ -219,14 +220,14 @@ struct MaxFixed {
       if constexpr (R >= 2) {
         row_best(xp + W, W, m1, t1, n1);
         const bool k = (m1 > m0) | n1;
-        m0 = k ? m1 : m0;
-        t0 = k ? t1 : t0;
+        m0 = pick(k, m1, m0);
+        t0 = pick(k, t1, t0);
       }
       if constexpr (R >= 3) {
         row_best(xp + 2 * W, 2 * W, m2, t2, n2);
         const bool k = (m2 > m0) | n2;
-        m0 = k ? m2 : m0;
-        t0 = k ? t2 : t0;
+        m0 = pick(k, m2, m0);
+        t0 = pick(k, t2, t0);
       }
       y[j] = m0;
       pos[j] = t0;
@@ -265,8 +266,8 @@ void max_row_taps(float* __restrict y, int32_t* __restrict pos, const float* x, 
       for (int64_t k = 0; k < n; ++k) {
         const float v = xs[k * sw], m = y[k];
         const bool take = takes(v, m);
-        y[k] = take ? v : m;
-        pos[k] = take ? o : pos[k];
+        y[k] = pick(take, v, m);
+        pos[k] = pick(take, o, pos[k]);
       }
     }
   }
@@ -397,9 +398,8 @@ void max_gather_columns(float* __restrict dxr, const int64_t* __restrict ir,
                         int64_t base, int64_t w0, int64_t w1) {
   for (int64_t w = w0; w < w1; ++w) {
     const int64_t j = owner[w];
-    float v = 0.0f;
-    if (j >= 0 && ir[j] == base + w) v = gr[j];
-    dxr[w] = v;
+    const int64_t jj = j >= 0 ? j : 0;  // a window to read; its match counts only for j >= 0
+    dxr[w] = pick(j >= 0 && ir[jj] == base + w, gr[jj], 0.0f);
   }
 }
 
@@ -414,7 +414,7 @@ void max_gather_windows(float* __restrict dxr, const int64_t* __restrict ir,
     const int64_t k = ir[j] - (base + j * S);  // the winner's column within window j
     const float g = gr[j];
 #pragma GCC unroll 4
-    for (int s = 0; s < S; ++s) dxr[j * S + s] = k == s ? g : 0.0f;
+    for (int s = 0; s < S; ++s) dxr[j * S + s] = pick(k == s, g, 0.0f);
   }
 }
 

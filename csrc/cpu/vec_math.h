@@ -30,6 +30,19 @@ inline float bits_float(uint32_t u) {
   return f;
 }
 
+// k ? a : b through bit masks, never a branch: for selects on data (which tap of a window won),
+// where a branch mispredicts about every other time in the scalar tails of vector loops; in
+// vector code it is the same blend a ternary gives.
+inline float pick(bool k, float a, float b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(k);
+  return bits_float((float_bits(a) & m) | (float_bits(b) & ~m));
+}
+
+inline int32_t pick(bool k, int32_t a, int32_t b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(k);
+  return static_cast<int32_t>((static_cast<uint32_t>(a) & m) | (static_cast<uint32_t>(b) & ~m));
+}
+
 // exp(x) in float32, within 1.5 ulp of exp where that is a normal float (measured over every
 // float in [-86.8, 88.7]), written so that a loop over it vectorises.
 //
