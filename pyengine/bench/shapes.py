@@ -88,6 +88,8 @@ class PoolShape:
 
 POOL_SHAPES = [
     PoolShape("max2x2", "max", 8, 64, 112, 112, 2, 2),
+    # simple_cnn's first pooling (batch 128): small planes, short rows.
+    PoolShape("max2x2_28", "max", 128, 32, 28, 28, 2, 2),
     PoolShape("max3x3s2", "max", 8, 64, 112, 112, 3, 2, 1),
     PoolShape("avg2x2", "avg", 8, 64, 112, 112, 2, 2),
     PoolShape("global", "global", 8, 512, 7, 7),
