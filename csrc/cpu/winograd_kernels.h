@@ -83,31 +83,33 @@ using simd::ceil_div;
 
 // ---- micro-kernel ---------------------------------------------------------------------------
 
-// M[r][0..kNR) = sum over c < C of U[c][r] * V[c][0..kNR), for r < kMR. U: a packed panel
-// (C x kMR), V: rows of ldv floats, M: rows of ldm floats.
+// M[r][0..NV*kLanes) = sum over c < C of U[c][r] * V[c][0..NV*kLanes), for r < kMR. U: a
+// packed panel (C x kMR), V: rows of ldv floats, M: rows of ldm floats. NV < kNV: a panel's
+// last vectors hold only padding (no tiles), so they are not computed.
+template <int NV>
 inline void multiply_panel(int64_t C, const float* __restrict U, const float* __restrict V,
                            int64_t ldv, float* __restrict M, int64_t ldm) {
-  Vec acc[kMR][kNV];
+  Vec acc[kMR][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < kMR; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < kNV; ++j) acc[r][j] = simd::vzero();
+    for (int j = 0; j < NV; ++j) acc[r][j] = simd::vzero();
   for (int64_t c = 0; c < C; ++c) {
-    Vec v[kNV];
+    Vec v[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < kNV; ++j) v[j] = simd::vload(V + c * ldv + j * kLanes);
+    for (int j = 0; j < NV; ++j) v[j] = simd::vload(V + c * ldv + j * kLanes);
     const float* u = U + c * kMR;
 #pragma GCC unroll 8
     for (int r = 0; r < kMR; ++r) {
       const Vec ur = simd::vset1(u[r]);
 #pragma GCC unroll 4
-      for (int j = 0; j < kNV; ++j) acc[r][j] = simd::vfma(ur, v[j], acc[r][j]);
+      for (int j = 0; j < NV; ++j) acc[r][j] = simd::vfma(ur, v[j], acc[r][j]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < kMR; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < kNV; ++j) simd::vstore(M + r * ldm + j * kLanes, acc[r][j]);
+    for (int j = 0; j < NV; ++j) simd::vstore(M + r * ldm + j * kLanes, acc[r][j]);
 }
 
 // ---- transforms of kLanes tiles at once, in registers -----------------------------------------
@@ -530,18 +532,28 @@ void weight_transform(const Plan& pl, const WinogradProblem& pb, int64_t k0, int
 // ---- products and the two loop orders ----------------------------------------------------------
 
 // Mg[(xi*Kb + kb*kMR + r) * ldv + t] = sum_c U[xi][kb0 + kb][c][r] V[xi][c][t] for kb < nkb
-// and t < panels * kNR: the group's alpha^2 products.
+// and t < count rounded up to kLanes (what output_transform reads): the group's alpha^2
+// products. The last panel computes only the vectors that hold tiles (128 tiles in panels of
+// 48 would otherwise compute 144, as res_c4 and res_c5 have).
 void multiply_group(const Plan& pl, int64_t C, const float* U, int64_t u_xi, int64_t kb0,
-                    int64_t nkb, const float* V, int64_t ldv, int64_t panels, float* Mg,
+                    int64_t nkb, const float* V, int64_t ldv, int64_t count, float* Mg,
                     int64_t Kb) {
+  const int64_t panels = ceil_div(count, kNR);
+  const int last_nv = static_cast<int>(ceil_div(count - (panels - 1) * kNR, kLanes));
   for (int xi = 0; xi < pl.xis; ++xi) {
     const float* Ux = U + xi * u_xi + kb0 * C * kMR;
     const float* Vx = V + xi * C * ldv;
     float* Mx = Mg + xi * Kb * ldv;
     for (int64_t kb = 0; kb < nkb; ++kb)
-      for (int64_t pn = 0; pn < panels; ++pn)
-        multiply_panel(C, Ux + kb * C * kMR, Vx + pn * kNR, ldv, Mx + kb * kMR * ldv + pn * kNR,
-                       ldv);
+      for (int64_t pn = 0; pn < panels; ++pn) {
+        const float* u = Ux + kb * C * kMR;
+        const float* v = Vx + pn * kNR;
+        float* mo = Mx + kb * kMR * ldv + pn * kNR;
+        const int nv = pn + 1 < panels ? kNV : last_nv;
+        if (nv == kNV) multiply_panel<kNV>(C, u, v, ldv, mo, ldv);
+        else if (nv == 1) multiply_panel<1>(C, u, v, ldv, mo, ldv);
+        else if constexpr (kNV > 2) multiply_panel<2>(C, u, v, ldv, mo, ldv);
+      }
   }
 }
 
@@ -576,7 +588,7 @@ void run_tiles_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
                            scratch);
       for (int64_t k0 = 0; k0 < pb.K; k0 += pl.Kb) {
         const int64_t kcount = std::min(pl.Kb, pb.K - k0);
-        multiply_group(pl, pb.C, U, u_xi, k0 / kMR, ceil_div(kcount, kMR), V, ldv, panels, Mg,
+        multiply_group(pl, pb.C, U, u_xi, k0 / kMR, ceil_div(kcount, kMR), V, ldv, count, Mg,
                        pl.Kb);
         for (int64_t kk = 0; kk < kcount; ++kk)
           output_transform<m>(pl, pb, k0 + kk, t0, count, Mg + kk * ldv, pl.Kb * ldv, scratch);
@@ -590,7 +602,6 @@ void run_tiles_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
 template <int m>
 void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
   const int64_t ldv = pl.Tb;
-  const int64_t panels = pl.Tb / kNR;
   Buffer v_buf;
   float* V = v_buf.get(pl.xis * pb.C * ldv);
   const int64_t ngroups = ceil_div(pb.K, pl.Kb);
@@ -611,7 +622,7 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
       const int64_t nkb = ceil_div(kcount, kMR);
       const int64_t u_xi = nkb * kMR * pb.C;
       weight_transform(pl, pb, k0, kcount, U, u_xi, scratch);
-      multiply_group(pl, pb.C, U, u_xi, 0, nkb, V, ldv, panels, Mg, pl.Kb);
+      multiply_group(pl, pb.C, U, u_xi, 0, nkb, V, ldv, pl.T, Mg, pl.Kb);
       for (int64_t kk = 0; kk < kcount; ++kk)
         output_transform<m>(pl, pb, k0 + kk, 0, pl.T, Mg + kk * ldv, pl.Kb * ldv, scratch);
     }
