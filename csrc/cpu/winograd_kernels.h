@@ -491,9 +491,9 @@ void weight_transform(const Plan& pl, const WinogradProblem& pb, int64_t k0, int
       };
       if (std::abs(pb.w_k) < std::abs(pb.w_c)) {
         // Each c is a new page, which the hardware prefetchers do not enter: its kMR x 9
-        // weights (offsets [lo, hi] from the block's first) are prefetched kAhead columns early
-        // (a prefetch is a hint: rows past kcount, or past w's end, cannot fault).
-        // (res_c5's backward-data, one thread: 20.3-22.3 ms without, 18.5-19.5 with.)
+        // weights (offsets [lo, hi] from the block's first) are prefetched kAhead columns
+        // early; a prefetch is a hint, so rows past kcount or past w's end cannot fault
+        // (res_c5's backward-data, one thread: 20.3-22.3 ms without, 18.5-19.5 with).
         constexpr int64_t kAhead = 4;
         for (int64_t c = 0; c < cn; ++c) {
           if (c + kAhead < cn) {
