@@ -126,6 +126,25 @@ def test_winograd(case, algo, order, monkeypatch):
     check_algo(algo, *case, monkeypatch=monkeypatch)
 
 
+# Winograd's weight gradient splits its work by blocks of channels (one thread per block) when
+# there are enough blocks, else by tiles (a dU per thread, added in thread order): both, with
+# thread counts that divide the work unevenly, and more threads than tiles.
+WINOGRAD_WEIGHT_CASES = [
+    ((1, 130, 6, 5), (260, 130, 3, 3), _params(pad=(1, 1, 1, 1))),  # 6 channel blocks
+    ((2, 24, 30, 37), (40, 24, 3, 3), _params(pad=(1, 1, 1, 1))),
+    ((1, 20, 2, 3), (17, 20, 3, 3), _params(pad=(1, 1, 1, 1))),  # one or two tiles
+    ((2, 16, 15, 13), (24, 16, 3, 3), _params(pad=(2, 2, 2, 2), dilation=(2, 2))),
+]
+
+
+@pytest.mark.parametrize("n_threads", [1, 3, 4])
+@pytest.mark.parametrize("algo", ["winograd_2x2_3x3", "winograd_4x4_3x3"])
+@pytest.mark.parametrize("case", WINOGRAD_WEIGHT_CASES, ids=_case_id)
+def test_winograd_weight_gradient_threads(case, algo, n_threads, threads, monkeypatch):
+    threads(n_threads)
+    check_algo(algo, *case, monkeypatch=monkeypatch)
+
+
 # Channel multipliers 1 to 3, strides, dilations, asymmetric padding, kernels up to 7x7 and
 # non-square, rows wider than one pass of the kernels (64 outputs with AVX-512), H = 1.
 DEPTHWISE_CASES = [
@@ -276,11 +295,7 @@ def test_auto_picks_the_specialised_algorithms():
             "stem": (None, None, "any"),
             "depthwise": ("direct_depthwise",) * 3}
     for name in ("mnist_c2", "vgg", "res_c2", "res_c4", "dilated"):
-        want[name] = ("winograd_4x4_3x3", "winograd_4x4_3x3", "any")
-    for name in ("vgg", "res_c2", "res_c4"):
         want[name] = ("winograd_4x4_3x3",) * 3
-    # 32 -> 64 channels: too few for the Winograd weight GEMMs to outweigh the transforms.
-    want["mnist_c2"] = ("winograd_4x4_3x3", "winograd_4x4_3x3", None)
     # A 7x7 plane: few 4x4 tiles for 512 x 512 channels, F(2x2) (and a GEMM for the weights).
     want["res_c5"] = ("winograd_2x2_3x3", "winograd_2x2_3x3", None)
     for s in CONV_SHAPES:

@@ -55,7 +55,11 @@ CHILD = textwrap.dedent("""
 
     cases = [((2, 6, 11, 9), (8, 3, 3, 3), Conv2dParams(2, 1, 1, 0, 2, 1, 1, 2, 2)),
              ((3, 5, 8, 7), (7, 5, 1, 1), Conv2dParams()),
-             ((1, 4, 12, 10), (9, 4, 3, 2), Conv2dParams(1, 1, 1, 1, 0, 0, 2, 1, 1))]
+             ((1, 4, 12, 10), (9, 4, 3, 2), Conv2dParams(1, 1, 1, 1, 0, 0, 2, 1, 1)),
+             # 3x3 stride 1 (the Winograd kernels): channels that fill no whole vector, a
+             # dilation, groups, asymmetric padding.
+             ((2, 18, 9, 10), (20, 18, 3, 3), Conv2dParams(1, 1, 1, 1, 1, 1, 1, 1, 1)),
+             ((2, 36, 11, 9), (20, 18, 3, 3), Conv2dParams(1, 1, 2, 1, 1, 2, 2, 1, 2))]
     for x_shape, w_shape, p in cases:
         x = rng.standard_normal(x_shape).astype(np.float32)
         w = rng.standard_normal(w_shape).astype(np.float32)

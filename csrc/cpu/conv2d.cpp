@@ -204,14 +204,16 @@ Conv2dAlgo conv2d_choose_backward_data(const Conv2dShape& s, const Conv2dParams&
   return Conv2dAlgo::im2col_gemm;
 }
 
-// Winograd's weight gradient reduces over the tiles: it pays where there are many tiles for
-// the C x K products and enough channels for its GEMMs to outweigh the tile transforms (two
-// threads, ms, F(4x4) / im2col_gemm: vgg 20.8 / 27.1, res_c2 6.2 / 7.2, res_c4 4.0 / 7.3) and
-// loses with few channels (mnist_c2, 32 -> 64: 2.7 / 2.1) or few tiles (res_c5, 32 tiles for
-// 512 x 512 channels: 24 / 5.6); on dilation sub-planes it gains nothing (dilated: 7.0 / 7.2).
+// Winograd's weight gradient reduces over the tiles: F(4x4) wherever there are many tiles for
+// the C x K products (many_f4_tiles; its dU, 36 x C x K, is 4x the size of dw and dominates
+// with few tiles: res_c5, 32 tiles for 512 x 512 channels, F(4x4) 14.7 ms, F(2x2) 6.8,
+// im2col_gemm 5.8) and at least 16 channels each way (its vectors run along the channels: 8
+// channels, padded to 16, lose to im2col_gemm, 16x8x56x56 -> 8: 0.84 vs 0.46 ms). Two threads,
+// ms, F(4x4) / im2col_gemm: vgg 10.8 / 27, res_c2 2.8 / 7.2, res_c4 3.7 / 6.2, mnist_c2 1.07 /
+// 1.9, dilated 3.4 / 7.1, 64x16x28x28 -> 16 0.90 / 2.3.
 bool winograd_weight_worth_it(const Conv2dShape& s, const Conv2dParams& p) {
-  return winograd_worth_it(s, p) && s.C / p.groups >= 64 && s.K / p.groups >= 64 &&
-         p.dilation_h == 1 && p.dilation_w == 1 && many_f4_tiles(s, p);
+  return winograd_applies(s.R, s.S, p) && s.C / p.groups >= 16 && s.K / p.groups >= 16 &&
+         many_f4_tiles(s, p);
 }
 
 Conv2dAlgo conv2d_choose_backward_weight(const Conv2dShape& s, const Conv2dParams& p) {

@@ -28,10 +28,11 @@
 //                      against a 16 MB U), where materialising U would cost more than the GEMMs.
 // PYENGINE_WINOGRAD_ORDER=tiles|k forces one order (read per call; the tests use it to cover
 // both on small shapes).
-// Backward-weight (backward_weight below): each thread takes a range of tile blocks and, per
-// block, computes V (input transform) and Z = A dY A^T (dy_transform), then the alpha^2
-// products dU[xi] += Z[xi] V[xi]^T through sgemm_serial into its own dU; the threads' dU are
-// added in thread order and dw = G^T dU G. Its result is fixed for a given thread count.
+// Backward-weight (backward_weight below) runs on channels-last copies of x and dy: per chunk
+// of tiles, V (input transform) and Z = A dY A^T, one vector of channels at a time, stored
+// tile-major, then the alpha^2 products dU[xi] += Z[xi]^T V[xi] on a register-blocked kernel
+// that reads both as they are; threads own blocks of dU or ranges of tiles (their dU then
+// added in thread order), and dw = G^T dU G. Its result is fixed for a given thread count.
 // Forward and backward-data: every output element is computed by one thread in a fixed order,
 // so the result does not depend on the thread count or schedule.
 //
@@ -52,8 +53,8 @@
 #include <omp.h>
 #endif
 
-#include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/transpose_simd.h"
 #include "cpu/winograd.h"
 #include "cpu/winograd_simd.h"
 
@@ -630,56 +631,232 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
 }
 
 // ---- backward-weight ---------------------------------------------------------------------------
+// dU[xi] (K x C) = sum over tiles t of Z[xi][t][k] V[xi][t][c] (Z = A dY A^T, V = B^T d B), then
+// dw = G^T dU G. The transforms read channels-last copies of x and dy, one vector of channels
+// of one tile at a time (every load a whole vector: no per-tile gather), and write V and Z
+// tile-major, [xi][t][channel]: the layout the broadcast micro-kernel reads as it is, so the
+// reduction over tiles packs nothing. (Tile-major lanes, as in the forward, need a gather per
+// tile and a transposing pack for each of the alpha^2 GEMMs: together more than the products.)
+//
+// Work goes in chunks of kWeightTiles tiles against blocks of at most kWeightBlock output by
+// input channels: a chunk's V and Z (alpha^2 x kWeightTiles x block) and the block's dU stay
+// in L2, each xi's slices in L1 while the micro-kernel runs over them.
+constexpr int64_t kWeightTiles = 32;
+constexpr int64_t kWeightBlock = 128;
 
-// Z[xi * z_xi + t] for t < lanes (a multiple of kLanes): A dY A^T of output channel k's dy
-// (the problem's y planes) at the tiles t0 .. t0+count-1; dy beyond P, Q and lanes t >= count
-// are 0.
-template <int m>
-void dy_transform(const Plan& pl, const WinogradProblem& pb, int64_t k, int64_t t0,
-                  int64_t count, int64_t lanes, float* Z, int64_t z_xi, Scratch& s) {
-  constexpr int alpha = m + 2;
-  float* E = s.d.get(m * m * kChunk);
-  for (int64_t c0 = 0; c0 < lanes; c0 += kChunk) {
-    const int64_t cl = std::min(kChunk, lanes - c0);
-    const int64_t cc = std::clamp<int64_t>(count - c0, 0, cl);
-    for_each_segment(pl, t0 + c0, cc, [&](int64_t n, int64_t ty, int64_t tx, int64_t len,
-                                          int64_t off) {
-      const float* g = pb.y + n * pb.y_n + k * pb.y_k;
-      for (int i = 0; i < m; ++i) {
-        const int64_t py = ty * m + i;
-        for (int64_t u = 0; u < len; ++u) {
-          const int64_t q0 = (tx + u) * m;
-          for (int j = 0; j < m; ++j)
-            E[(i * m + j) * kChunk + off + u] =
-                py < pb.P && q0 + j < pb.Q ? g[py * pb.y_h + (q0 + j) * pb.y_w] : 0.0f;
-        }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// dst[w * ldd + c] = src[c * src_c + w * src_w] for c < C, w < cols; channels C .. ldd-1 of
+// those pixels are set to 0. Square blocks in registers where the rows are contiguous (the
+// last block of each axis overlaps the one before it rather than running a scalar tail).
+inline void copy_to_channels_last(const float* __restrict src, int64_t src_c, int64_t src_w,
+                                  int64_t C, int64_t cols, float* __restrict dst, int64_t ldd) {
+  if (src_w == 1 && C >= kTB && cols >= kTB) {
+    for (int64_t w = 0; w < cols; w += kTB) {
+      const int64_t w0 = std::min(w, cols - kTB);
+      for (int64_t c = 0; c < C; c += kTB) {
+        const int64_t c0 = std::min(c, C - kTB);
+        transpose_block(src + c0 * src_c + w0, src_c, dst + w0 * ldd + c0, ldd);
       }
-    });
-    if (cc < cl)
-      for (int e = 0; e < m * m; ++e) std::memset(E + e * kChunk + cc, 0, sizeof(float) * (cl - cc));
-    for (int64_t l = 0; l < cl; l += kLanes) {
-      Vec e[m][m], r[m][alpha], z[alpha][alpha];
-      for (int i = 0; i < m; ++i)
-        for (int j = 0; j < m; ++j) e[i][j] = simd::vload(E + (i * m + j) * kChunk + l);
-      for (int i = 0; i < m; ++i) dy_1d<m>(&e[i][0], 1, &r[i][0], 1);
-      for (int b = 0; b < alpha; ++b) dy_1d<m>(&r[0][b], alpha, &z[0][b], alpha);
-      for (int a = 0; a < alpha; ++a)
-        for (int b = 0; b < alpha; ++b) simd::vstore(Z + (a * alpha + b) * z_xi + c0 + l, z[a][b]);
     }
+  } else {
+    for (int64_t w = 0; w < cols; ++w)
+      for (int64_t c = 0; c < C; ++c) dst[w * ldd + c] = src[c * src_c + w * src_w];
+  }
+  if (C < ldd)
+    for (int64_t w = 0; w < cols; ++w) std::memset(dst + w * ldd + C, 0, sizeof(float) * (ldd - C));
+}
+
+// The tile grid of one sub-problem and its channels-last, zero-padded copies:
+//   X[n][hh][ww][c] (Hp x Wp x Cp): input (hh - pad_top, ww - pad_left), 0 outside the plane;
+//   D[n][pp][qq][k] (Pp x Qp x Kp): dy (pp, qq), 0 past P and Q.
+// Cp, Kp: C and K rounded up to kLanes, the extra channels 0. Tile (n, ty, tx) reads the
+// alpha x alpha window of X at (ty*m, tx*m) and the m x m window of D at the same place.
+struct WeightGrid {
+  int64_t tH, tW, T, Hp, Wp, Pp, Qp;
+  WeightGrid(const WinogradProblem& pb, int m)
+      : tH(ceil_div(pb.P, m)), tW(ceil_div(pb.Q, m)), T(pb.N * tH * tW), Hp(tH * m + 2),
+        Wp(tW * m + 2), Pp(tH * m), Qp(tW * m) {}
+};
+
+// Row hh of image n of X.
+void input_row_channels_last(const WinogradProblem& pb, const WeightGrid& gr, int64_t n,
+                             int64_t hh, int64_t Cp, float* X) {
+  float* dst = X + (n * gr.Hp + hh) * gr.Wp * Cp;
+  const int64_t ih = hh - pb.pad_top;
+  if (ih < 0 || ih >= pb.H) {
+    std::memset(dst, 0, sizeof(float) * gr.Wp * Cp);
+    return;
+  }
+  const int64_t lo = std::clamp<int64_t>(pb.pad_left, 0, gr.Wp);
+  const int64_t hi = std::clamp<int64_t>(pb.pad_left + pb.W, lo, gr.Wp);
+  std::memset(dst, 0, sizeof(float) * lo * Cp);
+  std::memset(dst + hi * Cp, 0, sizeof(float) * (gr.Wp - hi) * Cp);
+  if (hi > lo)
+    copy_to_channels_last(pb.x + n * pb.x_n + ih * pb.x_h + (lo - pb.pad_left) * pb.x_w, pb.x_c,
+                          pb.x_w, pb.C, hi - lo, dst + lo * Cp, Cp);
+}
+
+// Row pp of image n of D.
+void dy_row_channels_last(const WinogradProblem& pb, const WeightGrid& gr, int64_t n, int64_t pp,
+                          int64_t Kp, float* D) {
+  float* dst = D + (n * gr.Pp + pp) * gr.Qp * Kp;
+  if (pp >= pb.P) {
+    std::memset(dst, 0, sizeof(float) * gr.Qp * Kp);
+    return;
+  }
+  copy_to_channels_last(pb.y + n * pb.y_n + pp * pb.y_h, pb.y_k, pb.y_w, pb.K, pb.Q, dst, Kp);
+  std::memset(dst + pb.Q * Kp, 0, sizeof(float) * (gr.Qp - pb.Q) * Kp);
+}
+
+// V[xi * v_xi] = (B^T d B)[xi] for one vector of channels, d[a][b] the vector at
+// src + a * row + b * col.
+template <int m>
+inline void input_tile(const float* src, int64_t row, int64_t col, float* V, int64_t v_xi) {
+  constexpr int alpha = m + 2;
+  Vec r[alpha][alpha];
+  for (int b = 0; b < alpha; ++b) {
+    Vec d[alpha];
+    for (int a = 0; a < alpha; ++a) d[a] = simd::vload(src + a * row + b * col);
+    input_1d<m>(d, 1, &r[0][b], alpha);
+  }
+  for (int a = 0; a < alpha; ++a) {
+    Vec o[alpha];
+    input_1d<m>(&r[a][0], 1, o, 1);
+    for (int b = 0; b < alpha; ++b) simd::vstore(V + (a * alpha + b) * v_xi, o[b]);
   }
 }
 
-// dw[k][c][r][s] = sum over a, b of G[a][r] G[b][s] dU[a*alpha + b][k][c], for the (k, c) pairs
-// p0 .. p0+n-1 (lanes: pairs, contiguous in each dU[xi]).
-void inverse_weight_transform(int m, const float* dU, int64_t u_xi, int64_t p0, int64_t n,
-                              float* dw, Scratch& s) {
+// Z[xi * z_xi] = (A dY A^T)[xi] for one vector of output channels, dY[i][j] the vector at
+// src + i * row + j * col.
+template <int m>
+inline void dy_tile(const float* src, int64_t row, int64_t col, float* Z, int64_t z_xi) {
+  constexpr int alpha = m + 2;
+  Vec r[m][alpha];
+  for (int i = 0; i < m; ++i) {
+    Vec e[m];
+    for (int j = 0; j < m; ++j) e[j] = simd::vload(src + i * row + j * col);
+    dy_1d<m>(e, 1, &r[i][0], 1);
+  }
+  for (int b = 0; b < alpha; ++b) {
+    Vec o[alpha];
+    dy_1d<m>(&r[0][b], alpha, o, 1);
+    for (int a = 0; a < alpha; ++a) simd::vstore(Z + (a * alpha + b) * z_xi, o[a]);
+  }
+}
+
+// Register tiles of the weight-gradient products: kWMR output channels (broadcast from Z) by
+// kWNV vectors of input channels (loaded from V). AVX-512: 6 x 4 = 24 accumulators + 4 V
+// vectors + 1 broadcast of the 32 registers (a 64-channel block in one panel); AVX2: 6 x 2 = 12
+// of 16; SSE: 4 x 2 = 8 of 16.
+#if defined(__AVX512F__)
+constexpr int kWMR = 6;
+constexpr int kWNV = 4;
+#elif defined(__AVX2__)
+constexpr int kWMR = 6;
+constexpr int kWNV = 2;
+#else
+constexpr int kWMR = 4;
+constexpr int kWNV = 2;
+#endif
+
+// dU[r * ldu + j-th vector] (= when first, else +=) sum over t < T of Z[t * ldz + r]
+// V[t * ldv + j-th vector], for r < MR and j < NV: one register tile of a weight-gradient GEMM,
+// both operands read in their tile-major layout.
+template <int MR, int NV>
+inline void weight_panel(int64_t T, const float* __restrict Z, int64_t ldz,
+                         const float* __restrict V, int64_t ldv, float* __restrict dU,
+                         int64_t ldu, bool first) {
+  Vec acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[r][j] = simd::vzero();
+  for (int64_t t = 0; t < T; ++t) {
+    Vec v[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) v[j] = simd::vload(V + t * ldv + j * kLanes);
+    const float* z = Z + t * ldz;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const Vec zr = simd::vset1(z[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[r][j] = simd::vfma(zr, v[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      float* d = dU + r * ldu + j * kLanes;
+      simd::vstore(d, first ? acc[r][j] : simd::vadd(simd::vload(d), acc[r][j]));
+    }
+}
+
+// weight_panel<MR, NV> for the runtime mr <= MR, nv <= NV (the block's last rows and vectors).
+template <int MR, int NV>
+inline void weight_panel_n(int mr, int nv, int64_t T, const float* Z, int64_t ldz, const float* V,
+                           int64_t ldv, float* dU, int64_t ldu, bool first) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return weight_panel_n<MR - 1, NV>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
+  }
+  if constexpr (NV > 1) {
+    if (nv < NV) return weight_panel_n<MR, NV - 1>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
+  }
+  weight_panel<MR, NV>(T, Z, ldz, V, ldv, dU, ldu, first);
+}
+
+// dU (kn x cn, row stride ldu) (= when first, else +=) Z^T V over T tiles: Z rows of kn, V rows
+// of cn floats (cn a multiple of kLanes).
+void weight_products(int64_t T, const float* Z, int64_t kn, const float* V, int64_t cn,
+                     float* dU, int64_t ldu, bool first) {
+  for (int64_t k = 0; k < kn; k += kWMR)
+    for (int64_t c = 0; c < cn; c += kWNV * kLanes) {
+      const int mr = static_cast<int>(std::min<int64_t>(kWMR, kn - k));
+      const int nv = static_cast<int>(std::min<int64_t>(kWNV, (cn - c) / kLanes));
+      weight_panel_n<kWMR, kWNV>(mr, nv, T, Z + k, kn, V + c, cn, dU + k * ldu + c, ldu, first);
+    }
+}
+
+// One chunk: tiles t0 .. t0+count-1 (count <= kWeightTiles) of the grid against output
+// channels [k0, k0 + kn) and input channels [c0, c0 + cn) (multiples of kLanes, within Kp and
+// Cp): their V and Z into the thread's buffers, then dU[xi] (row stride Cp) = (first) or +=
+// their products.
+template <int m>
+void weight_chunk(const WeightGrid& gr, const float* X, int64_t Cp, const float* D, int64_t Kp,
+                  int64_t t0, int64_t count, int64_t k0, int64_t kn, int64_t c0, int64_t cn,
+                  float* V, float* Z, float* dU, bool first) {
+  constexpr int alpha = m + 2;
+  const int64_t v_xi = kWeightTiles * cn, z_xi = kWeightTiles * kn;
+  int64_t n = t0 / (gr.tH * gr.tW);
+  int64_t ty = t0 / gr.tW % gr.tH, tx = t0 % gr.tW;
+  for (int64_t u = 0; u < count; ++u) {
+    const float* xs = X + ((n * gr.Hp + ty * m) * gr.Wp + tx * m) * Cp + c0;
+    for (int64_t c = 0; c < cn; c += kLanes)
+      input_tile<m>(xs + c, gr.Wp * Cp, Cp, V + u * cn + c, v_xi);
+    const float* ds = D + ((n * gr.Pp + ty * m) * gr.Qp + tx * m) * Kp + k0;
+    for (int64_t k = 0; k < kn; k += kLanes)
+      dy_tile<m>(ds + k, gr.Qp * Kp, Kp, Z + u * kn + k, z_xi);
+    if (++tx == gr.tW) {
+      tx = 0;
+      if (++ty == gr.tH) ty = 0, ++n;
+    }
+  }
+  for (int xi = 0; xi < alpha * alpha; ++xi)
+    weight_products(count, Z + xi * z_xi, kn, V + xi * v_xi, cn,
+                    dU + xi * Kp * Cp + k0 * Cp + c0, Cp, first);
+}
+
+// dw[i][r][s] = sum over a, b of G[a][r] G[b][s] dU[(a*alpha + b) * u_xi + i], for i < n.
+void inverse_weight_transform(int m, const float* dU, int64_t u_xi, int64_t n, float* dw,
+                              Scratch& s) {
   const int alpha = m + 2;
   float* tmp = s.tmp.get(3 * 6 * n);  // tmp[r][b]: G^T along a
   float* out = s.g.get(9 * n);        // out[r][s]
   for (int b = 0; b < alpha; ++b) {
     const float* d[6] = {};
     float* o[3];
-    for (int a = 0; a < alpha; ++a) d[a] = dU + (a * alpha + b) * u_xi + p0;
+    for (int a = 0; a < alpha; ++a) d[a] = dU + (a * alpha + b) * u_xi;
     for (int r = 0; r < 3; ++r) o[r] = tmp + (r * 6 + b) * n;
     if (m == 2) weight_grad_1d_m2(d, o, n);
     else weight_grad_1d_m4(d, o, n);
@@ -693,46 +870,34 @@ void inverse_weight_transform(int m, const float* dU, int64_t u_xi, int64_t p0, 
     else weight_grad_1d_m4(d, o, n);
   }
   for (int64_t i = 0; i < n; ++i)
-    for (int rs = 0; rs < 9; ++rs) dw[(p0 + i) * 9 + rs] = out[rs * n + i];
+    for (int rs = 0; rs < 9; ++rs) dw[i * 9 + rs] = out[rs * n + i];
 }
 
-// Tiles per block of backward-weight, the reduction length of each block's GEMMs: up to 256,
-// fewer when that leaves a thread without a block.
-int64_t weight_grad_block(int64_t tiles, int nt) {
-  const int64_t per = ceil_div(ceil_div(tiles, 2 * static_cast<int64_t>(nt)), kLanes) * kLanes;
-  return std::clamp<int64_t>(per, 32, 256);
-}
-
-// Each thread takes a contiguous range of tile blocks (the same ranges for a given thread
-// count) and sums its products into its own dU; the threads' dU are then added in thread
-// order and transformed back. One barrier in all: under a loaded machine a barrier per block
-// left a thread spinning for every block its partner lost the CPU.
+// The sub-problems one after another: their channels-last copies (shared, built by all
+// threads), then the chunks. With at least as many (output x input channel) blocks as threads
+// (and an even share, or four blocks per thread) each thread owns whole blocks of dU and runs
+// every tile against them; otherwise each thread takes a range of tiles against every block,
+// into its own dU, and the threads' dU are added in thread order. Either way the sums run in
+// an order fixed by the shape and the thread count.
 template <int m>
 void backward_weight(const WinogradProblem* subs, int count, float* dw, int nt) {
   constexpr int alpha = m + 2, xis = alpha * alpha;
   const int64_t C = subs[0].C, K = subs[0].K;
-  const int64_t usize = static_cast<int64_t>(xis) * K * C;
-  // The blocks: (sub-problem, first tile, tiles).
-  struct Block {
-    int sub;
-    int64_t t0, count;
-  };
-  std::vector<Plan> plans;
-  int64_t tiles = 0;
+  const int64_t Cp = round_up(C, kLanes), Kp = round_up(K, kLanes);
+  const int64_t Cb = std::min(Cp, kWeightBlock), Kb = std::min(Kp, kWeightBlock);
+  const int64_t ncb = ceil_div(Cp, Cb), nblocks = ncb * ceil_div(Kp, Kb);
+  const bool by_blocks = nblocks >= nt && (nblocks % nt == 0 || nblocks >= 4 * nt);
+  const int64_t usize = xis * Kp * Cp;
+  int64_t x_size = 0, d_size = 0;
   for (int i = 0; i < count; ++i) {
-    plans.push_back(choose_plan(subs[i], nt));
-    if (subs[i].P > 0 && subs[i].Q > 0) tiles += plans.back().T;
+    const WeightGrid gr(subs[i], m);
+    x_size = std::max(x_size, subs[i].N * gr.Hp * gr.Wp * Cp);
+    d_size = std::max(d_size, subs[i].N * gr.Pp * gr.Qp * Kp);
   }
-  const int64_t ldv = weight_grad_block(tiles, nt);
-  std::vector<Block> blocks;
-  for (int i = 0; i < count; ++i) {
-    if (subs[i].P <= 0 || subs[i].Q <= 0) continue;
-    for (int64_t t0 = 0; t0 < plans[i].T; t0 += ldv)
-      blocks.push_back({i, t0, std::min(ldv, plans[i].T - t0)});
-  }
-  const int64_t nblocks = static_cast<int64_t>(blocks.size());
-  Buffer u_buf;
-  float* parts = u_buf.get(usize * nt);
+  Buffer u_buf, x_buf, d_buf;
+  float* parts = u_buf.get(usize * (by_blocks ? 1 : nt));
+  float* X = x_buf.get(x_size);
+  float* D = d_buf.get(d_size);
   int team = 1;
 #pragma omp parallel num_threads(nt)
   {
@@ -743,40 +908,70 @@ void backward_weight(const WinogradProblem* subs, int count, float* dw, int nt) 
 #else
     const int tid = 0;
 #endif
-    float* dU = parts + usize * tid;
     Scratch scratch;
     Buffer v_buf, z_buf;
-    float* V = v_buf.get(xis * C * ldv);
-    float* Z = z_buf.get(xis * K * ldv);
-    const int64_t b0 = nblocks * tid / team, b1 = nblocks * (tid + 1) / team;
-    if (b0 == b1) std::memset(dU, 0, sizeof(float) * usize);
-    for (int64_t bi = b0; bi < b1; ++bi) {
-      const Block& blk = blocks[bi];
-      const WinogradProblem& pb = subs[blk.sub];
-      const int64_t lanes = ceil_div(blk.count, kLanes) * kLanes;
-      for (int64_t c = 0; c < C; ++c)
-        input_transform<m>(plans[blk.sub], pb, c, blk.t0, blk.count, lanes, V + c * ldv, C * ldv,
-                           scratch);
-      for (int64_t k = 0; k < K; ++k)
-        dy_transform<m>(plans[blk.sub], pb, k, blk.t0, blk.count, lanes, Z + k * ldv, K * ldv,
-                        scratch);
-      for (int xi = 0; xi < xis; ++xi)
-        sgemm_serial(false, true, K, C, lanes, 1.0f, Z + xi * K * ldv, ldv, V + xi * C * ldv,
-                     ldv, bi == b0 ? 0.0f : 1.0f, dU + xi * K * C, C);
+    float* V = v_buf.get(xis * kWeightTiles * Cb);
+    float* Z = z_buf.get(xis * kWeightTiles * Kb);
+    float* mine = by_blocks ? parts : parts + usize * tid;
+    // One block (output channels from k0, input channels from c0) over tiles [a, b); the
+    // first chunk that reaches a block's dU stores, the others add.
+    auto run_block = [&](const WeightGrid& gr, int64_t blk, int64_t a, int64_t b, bool first) {
+      const int64_t k0 = blk / ncb * Kb, c0 = blk % ncb * Cb;
+      const int64_t kn = std::min(Kb, Kp - k0), cn = std::min(Cb, Cp - c0);
+      for (int64_t t = a; t < b; t += kWeightTiles)
+        weight_chunk<m>(gr, X, Cp, D, Kp, t, std::min(kWeightTiles, b - t), k0, kn, c0, cn, V,
+                        Z, mine, first && t == a);
+    };
+    bool started = false;  // this thread has stored into its blocks (or its own dU)
+    for (int i = 0; i < count; ++i) {
+      const WinogradProblem& pb = subs[i];
+      if (pb.P <= 0 || pb.Q <= 0 || pb.N <= 0) continue;
+      const WeightGrid gr(pb, m);
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < pb.N * gr.Hp; ++row)
+        input_row_channels_last(pb, gr, row / gr.Hp, row % gr.Hp, Cp, X);
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < pb.N * gr.Pp; ++row)
+        dy_row_channels_last(pb, gr, row / gr.Pp, row % gr.Pp, Kp, D);
+      if (by_blocks) {
+        for (int64_t blk = nblocks * tid / team; blk < nblocks * (tid + 1) / team; ++blk)
+          run_block(gr, blk, 0, gr.T, !started);
+        started = true;
+      } else {
+        const int64_t a = gr.T * tid / team, b = gr.T * (tid + 1) / team;
+        if (a < b) {
+          for (int64_t blk = 0; blk < nblocks; ++blk) run_block(gr, blk, a, b, !started);
+          started = true;
+        }
+      }
+#pragma omp barrier
+    }
+    if (!started) {  // no tiles reached this thread's part of dU
+      if (by_blocks) {
+        for (int64_t blk = nblocks * tid / team; blk < nblocks * (tid + 1) / team; ++blk) {
+          const int64_t k0 = blk / ncb * Kb, c0 = blk % ncb * Cb;
+          const int64_t kn = std::min(Kb, Kp - k0), cn = std::min(Cb, Cp - c0);
+          for (int xi = 0; xi < xis; ++xi)
+            for (int64_t k = k0; k < k0 + kn; ++k)
+              std::memset(parts + xi * Kp * Cp + k * Cp + c0, 0, sizeof(float) * cn);
+        }
+      } else {
+        std::memset(mine, 0, sizeof(float) * usize);
+      }
     }
 #pragma omp barrier
-    // dU = the threads' sums in thread order, then dw = G^T dU G, by chunks of (k, c) pairs.
-    constexpr int64_t kPairs = 256;
+    // dU = the threads' sums in thread order (tile ranges), then dw = G^T dU G, row by row.
 #pragma omp for schedule(static)
-    for (int64_t p0 = 0; p0 < K * C; p0 += kPairs) {
-      const int64_t n = std::min(kPairs, K * C - p0);
-      for (int t = 1; t < team; ++t)
-        for (int xi = 0; xi < xis; ++xi) {
-          float* __restrict acc = parts + xi * K * C + p0;
-          const float* __restrict add = parts + usize * t + xi * K * C + p0;
-          for (int64_t i = 0; i < n; ++i) acc[i] += add[i];
-        }
-      inverse_weight_transform(m, parts, K * C, p0, n, dw, scratch);
+    for (int64_t k = 0; k < K; ++k) {
+      float* row = parts + k * Cp;
+      if (!by_blocks)
+        for (int t = 1; t < team; ++t)
+          for (int xi = 0; xi < xis; ++xi) {
+            float* __restrict acc = row + xi * Kp * Cp;
+            const float* __restrict add = acc + usize * t;
+            for (int64_t c = 0; c < C; ++c) acc[c] += add[c];
+          }
+      inverse_weight_transform(m, row, Kp * Cp, C, dw + k * C * 9, scratch);
     }
   }
 }
