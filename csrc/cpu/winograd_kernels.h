@@ -14,7 +14,8 @@
 //   M[xi][k][t] = sum_c U[xi][k][c] V[xi][c][t]   alpha^2 independent GEMMs, the bulk of the work
 //   y[k, tile t] = A^T M[.][k][t] A + bias[k]     output transform
 // The transforms copy each tile's window into one lane of a scratch chunk (scalar copies, zeros
-// past the plane's edges) and then run in registers on kLanes tiles at once (lane = tile); the
+// past the plane's edges; with AVX-512 the input windows are gathered straight into registers
+// instead) and then run in registers on kLanes tiles at once (lane = tile); the
 // GEMMs run on a register-blocked micro-kernel (kMR output channels x kNR tiles) over packed U
 // panels.
 //
@@ -379,12 +380,69 @@ void gather_windows(const WinogradProblem& pb, const float* xc, int64_t ty, int6
   }
 }
 
+#if defined(__AVX512F__)
+// AVX-512: the windows of 16 tiles are loaded straight into registers by masked gathers (one
+// per window point; lanes outside the plane, and past the last tile, read 0), not copied
+// element by element into a scratch chunk. Needs every offset of x within int32.
+bool gathers_fit(const WinogradProblem& pb) {
+  const int64_t extent = (pb.N - 1) * pb.x_n + (pb.C - 1) * pb.x_c + (pb.H + 2) * pb.x_h +
+                         (pb.W + 2) * pb.x_w;
+  return pb.x_n >= 0 && pb.x_c >= 0 && pb.x_h >= 0 && pb.x_w >= 0 &&
+         extent < (int64_t(1) << 31) - 1;
+}
+
+template <int m>
+void input_transform_gathered(const Plan& pl, const WinogradProblem& pb, int64_t c, int64_t t0,
+                              int64_t count, int64_t lanes, float* V, int64_t v_xi) {
+  constexpr int alpha = m + 2;
+  const float* base = pb.x + c * pb.x_c;
+  int64_t n = t0 / (pl.tH * pl.tW), ty = t0 / pl.tW % pl.tH, tx = t0 % pl.tW;
+  for (int64_t l = 0; l < lanes; l += kLanes) {
+    alignas(64) int32_t off[kLanes], ih[kLanes], iw[kLanes];
+    const int live = static_cast<int>(std::clamp<int64_t>(count - l, 0, kLanes));
+    for (int u = 0; u < kLanes; ++u) {
+      ih[u] = static_cast<int32_t>(ty * m - pb.pad_top);
+      iw[u] = static_cast<int32_t>(tx * m - pb.pad_left);
+      off[u] = static_cast<int32_t>(n * pb.x_n + ih[u] * pb.x_h + iw[u] * pb.x_w);
+      if (u < live && ++tx == pl.tW) {
+        tx = 0;
+        if (++ty == pl.tH) ty = 0, ++n;
+      }
+    }
+    const __m512i vo = _mm512_load_si512(off), vh = _mm512_load_si512(ih),
+                  vw = _mm512_load_si512(iw);
+    const __mmask16 lives = static_cast<__mmask16>((1u << live) - 1u);
+    __mmask16 rows[alpha], cols[alpha];
+    for (int i = 0; i < alpha; ++i) {  // (unsigned) (ih + i) < H: 0 <= ih + i < H
+      rows[i] = _mm512_mask_cmplt_epu32_mask(lives, _mm512_add_epi32(vh, _mm512_set1_epi32(i)),
+                                             _mm512_set1_epi32(static_cast<int32_t>(pb.H)));
+      cols[i] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vw, _mm512_set1_epi32(i)),
+                                        _mm512_set1_epi32(static_cast<int32_t>(pb.W)));
+    }
+    Vec d[alpha][alpha], r[alpha][alpha], v[alpha][alpha];
+    for (int i = 0; i < alpha; ++i)
+      for (int j = 0; j < alpha; ++j) {
+        const __m512i idx = _mm512_add_epi32(
+            vo, _mm512_set1_epi32(static_cast<int32_t>(i * pb.x_h + j * pb.x_w)));
+        d[i][j].v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows[i] & cols[j], idx, base, 4);
+      }
+    for (int i = 0; i < alpha; ++i) input_1d<m>(&d[i][0], 1, &r[i][0], 1);
+    for (int b = 0; b < alpha; ++b) input_1d<m>(&r[0][b], alpha, &v[0][b], alpha);
+    for (int a = 0; a < alpha; ++a)
+      for (int b = 0; b < alpha; ++b) simd::vstore(V + (a * alpha + b) * v_xi + l, v[a][b]);
+  }
+}
+#endif
+
 // V[xi * v_xi + t] for t < lanes (a multiple of kLanes): the input transform of channel c for
 // the tiles t0 .. t0+count-1; lanes t >= count are 0.
 template <int m>
 void input_transform(const Plan& pl, const WinogradProblem& pb, int64_t c, int64_t t0,
                      int64_t count, int64_t lanes, float* V, int64_t v_xi, Scratch& s) {
   constexpr int alpha = m + 2;
+#if defined(__AVX512F__)
+  if (gathers_fit(pb)) return input_transform_gathered<m>(pl, pb, c, t0, count, lanes, V, v_xi);
+#endif
   float* D = s.d.get(alpha * alpha * kChunk);
   for (int64_t c0 = 0; c0 < lanes; c0 += kChunk) {
     const int64_t cl = std::min(kChunk, lanes - c0);          // lanes of this pass
