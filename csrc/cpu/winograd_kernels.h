@@ -697,8 +697,10 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
 // tile and a transposing pack for each of the alpha^2 GEMMs: together more than the products.)
 //
 // Work goes in chunks of kWeightTiles tiles against blocks of at most kWeightBlock output by
-// input channels: a chunk's V and Z (alpha^2 x kWeightTiles x block) and the block's dU stay
-// in L2, each xi's slices in L1 while the micro-kernel runs over them.
+// input channels: a chunk's V and Z (alpha^2 x kWeightTiles x block) stay in L2, each xi's
+// slices in L1 while the micro-kernel runs over them. Larger blocks transform each tile for
+// fewer blocks (two threads, ms, blocks of 64 / 128: vgg 10.4 / 9.7, res_c4 4.2 / 3.7; tiles
+// per chunk 16, 32, 64 measured within 5% of each other).
 constexpr int64_t kWeightTiles = 32;
 constexpr int64_t kWeightBlock = 128;
 
