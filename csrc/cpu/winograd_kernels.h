@@ -65,18 +65,26 @@ namespace {
 using simd::kLanes;
 using simd::Vec;
 
-// Register blocking of the micro-kernel: kMR output channels (broadcast from U) by kNV vectors
-// of tiles (loaded from V). AVX-512 has 32 registers: 8 x 3 = 24 accumulators + 3 V vectors;
-// AVX2 and SSE have 16: 4 x 3 = 12 (+3 +1) and 4 x 2 = 8.
+// Register blocking of the micro-kernels (outer_panel). Forward and backward-data: kMR output
+// channels (broadcast from U) by kNV vectors of tiles (loaded from V). Backward-weight: kWMR
+// output channels (broadcast from Z) by kWNV vectors of input channels (from V), a 64-channel
+// block in one AVX-512 panel. AVX-512 has 32 registers: 8 x 3 = 24 accumulators + 3 vectors,
+// 6 x 4 = 24 + 4; AVX2 and SSE have 16: 4 x 3 = 12 (+3 +1), 6 x 2 = 12; 4 x 2 = 8.
 #if defined(__AVX512F__)
 constexpr int kMR = 8;
 constexpr int kNV = 3;
+constexpr int kWMR = 6;
+constexpr int kWNV = 4;
 #elif defined(__AVX2__)
 constexpr int kMR = 4;
 constexpr int kNV = 3;
+constexpr int kWMR = 6;
+constexpr int kWNV = 2;
 #else
 constexpr int kMR = 4;
 constexpr int kNV = 2;
+constexpr int kWMR = 4;
+constexpr int kWNV = 2;
 #endif
 constexpr int kNR = kNV * kLanes;  // tiles per micro-kernel panel
 
@@ -85,33 +93,48 @@ using simd::ceil_div;
 
 // ---- micro-kernel ---------------------------------------------------------------------------
 
+// C[r][0..NV*kLanes) (= or, when accumulate, +=) sum over t < T of A[t*lda + r] *
+// B[t*ldb + 0..NV*kLanes), for r < MR: one register tile of a broadcast ("outer product")
+// product, A's values broadcast, B's rows loaded as vectors; C: rows of ldc floats. The
+// forward's products (A a packed U panel, lda = kMR; B the V rows of its tiles) and the weight
+// gradient's (A the Z rows, B the V rows of a chunk's tiles) both run on it.
+template <int MR, int NV>
+inline void outer_panel(int64_t T, const float* __restrict A, int64_t lda,
+                        const float* __restrict B, int64_t ldb, float* __restrict C, int64_t ldc,
+                        bool accumulate) {
+  Vec acc[MR][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[r][j] = simd::vzero();
+  for (int64_t t = 0; t < T; ++t) {
+    Vec b[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) b[j] = simd::vload(B + t * ldb + j * kLanes);
+    const float* a = A + t * lda;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const Vec ar = simd::vset1(a[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[r][j] = simd::vfma(ar, b[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      float* c = C + r * ldc + j * kLanes;
+      simd::vstore(c, accumulate ? simd::vadd(simd::vload(c), acc[r][j]) : acc[r][j]);
+    }
+}
+
 // M[r][0..NV*kLanes) = sum over c < C of U[c][r] * V[c][0..NV*kLanes), for r < kMR. U: a
 // packed panel (C x kMR), V: rows of ldv floats, M: rows of ldm floats. NV < kNV: a panel's
 // last vectors hold only padding (no tiles), so they are not computed.
 template <int NV>
-inline void multiply_panel(int64_t C, const float* __restrict U, const float* __restrict V,
-                           int64_t ldv, float* __restrict M, int64_t ldm) {
-  Vec acc[kMR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < kMR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = simd::vzero();
-  for (int64_t c = 0; c < C; ++c) {
-    Vec v[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) v[j] = simd::vload(V + c * ldv + j * kLanes);
-    const float* u = U + c * kMR;
-#pragma GCC unroll 8
-    for (int r = 0; r < kMR; ++r) {
-      const Vec ur = simd::vset1(u[r]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[r][j] = simd::vfma(ur, v[j], acc[r][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < kMR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) simd::vstore(M + r * ldm + j * kLanes, acc[r][j]);
+inline void multiply_panel(int64_t C, const float* U, const float* V, int64_t ldv, float* M,
+                           int64_t ldm) {
+  outer_panel<kMR, NV>(C, U, kMR, V, ldv, M, ldm, /*accumulate=*/false);
 }
 
 // ---- transforms of kLanes tiles at once, in registers -----------------------------------------
@@ -769,101 +792,54 @@ void dy_row_channels_last(const WinogradProblem& pb, const WeightGrid& gr, int64
   std::memset(dst + pb.Q * Kp, 0, sizeof(float) * (gr.Qp - pb.Q) * Kp);
 }
 
-// V[xi * v_xi] = (B^T d B)[xi] for one vector of channels, d[a][b] the vector at
-// src + a * row + b * col.
+// dst[(a * Out + b) * d_xi] for a, b < Out: the 2-d transform, by the 1-d transform f (In
+// values -> Out, as input_1d and dy_1d) along both axes, of the In x In window of vectors
+// d[i][j] at src + i * row + j * col (one vector of channels of one tile).
+template <int In, int Out, class F>
+inline void transform_tile(const float* src, int64_t row, int64_t col, float* dst, int64_t d_xi,
+                           F f) {
+  Vec r[In][Out];
+  for (int i = 0; i < In; ++i) {
+    Vec e[In];
+    for (int j = 0; j < In; ++j) e[j] = simd::vload(src + i * row + j * col);
+    f(e, 1, &r[i][0], 1);
+  }
+  for (int b = 0; b < Out; ++b) {
+    Vec o[Out];
+    f(&r[0][b], Out, o, 1);
+    for (int a = 0; a < Out; ++a) simd::vstore(dst + (a * Out + b) * d_xi, o[a]);
+  }
+}
+
+// V[xi * v_xi] = (B^T d B)[xi], d the alpha x alpha window at src (rows row, columns col apart).
 template <int m>
 inline void input_tile(const float* src, int64_t row, int64_t col, float* V, int64_t v_xi) {
-  constexpr int alpha = m + 2;
-  Vec r[alpha][alpha];
-  for (int b = 0; b < alpha; ++b) {
-    Vec d[alpha];
-    for (int a = 0; a < alpha; ++a) d[a] = simd::vload(src + a * row + b * col);
-    input_1d<m>(d, 1, &r[0][b], alpha);
-  }
-  for (int a = 0; a < alpha; ++a) {
-    Vec o[alpha];
-    input_1d<m>(&r[a][0], 1, o, 1);
-    for (int b = 0; b < alpha; ++b) simd::vstore(V + (a * alpha + b) * v_xi, o[b]);
-  }
+  transform_tile<m + 2, m + 2>(src, row, col, V, v_xi, [](const Vec* d, int ds, Vec* o, int os) {
+    input_1d<m>(d, ds, o, os);
+  });
 }
 
-// Z[xi * z_xi] = (A dY A^T)[xi] for one vector of output channels, dY[i][j] the vector at
-// src + i * row + j * col.
+// Z[xi * z_xi] = (A dY A^T)[xi], dY the m x m window at src.
 template <int m>
 inline void dy_tile(const float* src, int64_t row, int64_t col, float* Z, int64_t z_xi) {
-  constexpr int alpha = m + 2;
-  Vec r[m][alpha];
-  for (int i = 0; i < m; ++i) {
-    Vec e[m];
-    for (int j = 0; j < m; ++j) e[j] = simd::vload(src + i * row + j * col);
-    dy_1d<m>(e, 1, &r[i][0], 1);
-  }
-  for (int b = 0; b < alpha; ++b) {
-    Vec o[alpha];
-    dy_1d<m>(&r[0][b], alpha, o, 1);
-    for (int a = 0; a < alpha; ++a) simd::vstore(Z + (a * alpha + b) * z_xi, o[a]);
-  }
+  transform_tile<m, m + 2>(src, row, col, Z, z_xi, [](const Vec* d, int ds, Vec* o, int os) {
+    dy_1d<m>(d, ds, o, os);
+  });
 }
 
-// Register tiles of the weight-gradient products: kWMR output channels (broadcast from Z) by
-// kWNV vectors of input channels (loaded from V). AVX-512: 6 x 4 = 24 accumulators + 4 V
-// vectors + 1 broadcast of the 32 registers (a 64-channel block in one panel); AVX2: 6 x 2 = 12
-// of 16; SSE: 4 x 2 = 8 of 16.
-#if defined(__AVX512F__)
-constexpr int kWMR = 6;
-constexpr int kWNV = 4;
-#elif defined(__AVX2__)
-constexpr int kWMR = 6;
-constexpr int kWNV = 2;
-#else
-constexpr int kWMR = 4;
-constexpr int kWNV = 2;
-#endif
-
-// dU[r * ldu + j-th vector] (= when first, else +=) sum over t < T of Z[t * ldz + r]
-// V[t * ldv + j-th vector], for r < MR and j < NV: one register tile of a weight-gradient GEMM,
-// both operands read in their tile-major layout.
+// The weight gradient's register tile, dU[r * ldu + j-th vector] (= when first, else +=) the
+// sum over t < T of Z[t * ldz + r] V[t * ldv + j-th vector], as outer_panel<MR, NV> for the
+// runtime mr <= MR, nv <= NV (a block's last rows and vectors).
 template <int MR, int NV>
-inline void weight_panel(int64_t T, const float* __restrict Z, int64_t ldz,
-                         const float* __restrict V, int64_t ldv, float* __restrict dU,
-                         int64_t ldu, bool first) {
-  Vec acc[MR][NV];
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[r][j] = simd::vzero();
-  for (int64_t t = 0; t < T; ++t) {
-    Vec v[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) v[j] = simd::vload(V + t * ldv + j * kLanes);
-    const float* z = Z + t * ldz;
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const Vec zr = simd::vset1(z[r]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[r][j] = simd::vfma(zr, v[j], acc[r][j]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      float* d = dU + r * ldu + j * kLanes;
-      simd::vstore(d, first ? acc[r][j] : simd::vadd(simd::vload(d), acc[r][j]));
-    }
-}
-
-// weight_panel<MR, NV> for the runtime mr <= MR, nv <= NV (the block's last rows and vectors).
-template <int MR, int NV>
-inline void weight_panel_n(int mr, int nv, int64_t T, const float* Z, int64_t ldz, const float* V,
-                           int64_t ldv, float* dU, int64_t ldu, bool first) {
+inline void weight_panel(int mr, int nv, int64_t T, const float* Z, int64_t ldz, const float* V,
+                         int64_t ldv, float* dU, int64_t ldu, bool first) {
   if constexpr (MR > 1) {
-    if (mr < MR) return weight_panel_n<MR - 1, NV>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
+    if (mr < MR) return weight_panel<MR - 1, NV>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
   }
   if constexpr (NV > 1) {
-    if (nv < NV) return weight_panel_n<MR, NV - 1>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
+    if (nv < NV) return weight_panel<MR, NV - 1>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
   }
-  weight_panel<MR, NV>(T, Z, ldz, V, ldv, dU, ldu, first);
+  outer_panel<MR, NV>(T, Z, ldz, V, ldv, dU, ldu, !first);
 }
 
 // dU (kn x cn, row stride ldu) (= when first, else +=) Z^T V over T tiles: Z rows of kn, V rows
@@ -874,7 +850,7 @@ void weight_products(int64_t T, const float* Z, int64_t kn, const float* V, int6
     for (int64_t c = 0; c < cn; c += kWNV * kLanes) {
       const int mr = static_cast<int>(std::min<int64_t>(kWMR, kn - k));
       const int nv = static_cast<int>(std::min<int64_t>(kWNV, (cn - c) / kLanes));
-      weight_panel_n<kWMR, kWNV>(mr, nv, T, Z + k, kn, V + c, cn, dU + k * ldu + c, ldu, first);
+      weight_panel<kWMR, kWNV>(mr, nv, T, Z + k, kn, V + c, cn, dU + k * ldu + c, ldu, first);
     }
 }
 
