@@ -210,51 +210,7 @@ inline void dy_1d(const Vec* d, int ds, Vec* o, int os) {
   }
 }
 
-// ---- 1-d weight transforms, one lane per (c, k) pair ---------------------------------------------
-
-// F(2x2,3x3) G: rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1).
-inline void weight_1d_m2(const float* const* d, float* const* o, int64_t n) {
-  const float* __restrict g0 = d[0];
-  const float* __restrict g1 = d[1];
-  const float* __restrict g2 = d[2];
-  float* __restrict o0 = o[0];
-  float* __restrict o1 = o[1];
-  float* __restrict o2 = o[2];
-  float* __restrict o3 = o[3];
-#pragma omp simd
-  for (int64_t t = 0; t < n; ++t) {
-    const float s02 = g0[t] + g2[t];
-    o0[t] = g0[t];
-    o1[t] = 0.5f * (s02 + g1[t]);
-    o2[t] = 0.5f * (s02 - g1[t]);
-    o3[t] = g2[t];
-  }
-}
-
-// F(4x4,3x3) G: rows (1/4 0 0) (-1/6 -1/6 -1/6) (-1/6 1/6 -1/6) (1/24 1/12 1/6)
-// (1/24 -1/12 1/6) (0 0 1).
-inline void weight_1d_m4(const float* const* d, float* const* o, int64_t n) {
-  const float* __restrict g0 = d[0];
-  const float* __restrict g1 = d[1];
-  const float* __restrict g2 = d[2];
-  float* __restrict o0 = o[0];
-  float* __restrict o1 = o[1];
-  float* __restrict o2 = o[2];
-  float* __restrict o3 = o[3];
-  float* __restrict o4 = o[4];
-  float* __restrict o5 = o[5];
-#pragma omp simd
-  for (int64_t t = 0; t < n; ++t) {
-    const float s02 = g0[t] + g2[t];
-    const float q = g0[t] * (1.0f / 24.0f) + g2[t] * (1.0f / 6.0f);
-    o0[t] = 0.25f * g0[t];
-    o1[t] = -(s02 + g1[t]) * (1.0f / 6.0f);
-    o2[t] = -(s02 - g1[t]) * (1.0f / 6.0f);
-    o3[t] = q + g1[t] * (1.0f / 12.0f);
-    o4[t] = q - g1[t] * (1.0f / 12.0f);
-    o5[t] = g2[t];
-  }
-}
+// ---- 1-d weight-gradient transforms, one lane per (c, k) pair ---------------------------------
 
 // G^T applied along one axis, for backward-weight: o[r] = sum_a G[a][r] d[a], alpha -> 3.
 inline void weight_grad_1d_m2(const float* const* d, float* const* o, int64_t n) {
@@ -532,80 +488,98 @@ void output_transform(const Plan& pl, const WinogradProblem& pb, int64_t k, int6
 }
 
 // ---- weight transform -------------------------------------------------------------------------
+// U = G w G^T per (k, c) pair as one product: U[xi] = sum over rs of T[rs][xi] w[rs], with
+// T[r*3 + s][a*alpha + b] = G[a][r] G[b][s]. The xi of one pair run along the vector lanes (9
+// broadcast multiply-adds per vector of xi, w read with any strides: the backward-data's
+// flipped, transposed weights too); kTB pairs at a time, then square transposes put each xi's
+// pairs as one contiguous run of U. (Two passes of 1-d transforms over lanes of pairs spent
+// most of their time copying the 9 weights of each pair into those lanes one by one.)
 
-// Channels per chunk of the weight transform: its lanes (chunk x kMR) stay in L1.
-constexpr int64_t kWeightChunk = 32;
+template <int m>
+struct WeightTable {
+  static constexpr int alpha = m + 2, xis = alpha * alpha;
+  static constexpr int nv = (xis + kLanes - 1) / kLanes;  // vectors of xi per pair
+  alignas(64) float t[9][nv * kLanes] = {};
+  WeightTable() {
+    // F(2x2,3x3) G: rows (1 0 0) (1/2 1/2 1/2) (1/2 -1/2 1/2) (0 0 1).
+    // F(4x4,3x3) G: rows (1/4 0 0) (-1/6 -1/6 -1/6) (-1/6 1/6 -1/6) (1/24 1/12 1/6)
+    // (1/24 -1/12 1/6) (0 0 1).
+    const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    const double g4[6][3] = {{0.25, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                             {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                             {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    for (int a = 0; a < alpha; ++a)
+      for (int b = 0; b < alpha; ++b)
+        for (int r = 0; r < 3; ++r)
+          for (int sc = 0; sc < 3; ++sc) {
+            const double ga = m == 2 ? g2[a][r] : g4[a][r];
+            const double gb = m == 2 ? g2[b][sc] : g4[b][sc];
+            t[r * 3 + sc][a * alpha + b] = static_cast<float>(ga * gb);
+          }
+  }
+};
 
 // U[xi * u_xi + (k/kMR) * C*kMR + c*kMR + k%kMR] for the output channels k0 .. k0+kcount-1
-// (numbered from k0), all c; rows of the last panel beyond kcount are zero. The lanes of the
-// transform are the (c, k%kMR) pairs of a panel in U's own order, so each result is one
-// contiguous run of U.
-void weight_transform(const Plan& pl, const WinogradProblem& pb, int64_t k0, int64_t kcount,
-                      float* U, int64_t u_xi, Scratch& s) {
-  const int alpha = pl.alpha;
-  const bool m2 = pb.m == 2;
-  const int64_t lanes_max = kWeightChunk * kMR;
+// (numbered from k0), all c; rows of the last panel beyond kcount are zero.
+template <int m>
+void weight_transform(const WinogradProblem& pb, int64_t k0, int64_t kcount, float* U,
+                      int64_t u_xi, Scratch& s) {
+  static const WeightTable<m> table;
+  using Table = WeightTable<m>;
+  constexpr int nv = Table::nv, ld = nv * kLanes;
+  constexpr int64_t cpb = kTB / kMR;  // columns c per block of kTB pairs
+  static_assert(kTB % kMR == 0 && kTB == kLanes, "a block of pairs is whole panels' columns");
+  float* P = s.tmp.get(kTB * ld);   // P[pair][xi]
+  float* tr = s.g.get(kTB * kTB);   // a transposed block whose rows or columns overhang U
   // Offsets from w(k, c, 0, 0) of the kMR x 3 x 3 weights w(k .. k+kMR-1, c, ., .).
   const int64_t lo = std::min<int64_t>(0, (kMR - 1) * pb.w_k) + std::min<int64_t>(0, 2 * pb.w_r) +
                      std::min<int64_t>(0, 2 * pb.w_s);
   const int64_t hi = std::max<int64_t>(0, (kMR - 1) * pb.w_k) + std::max<int64_t>(0, 2 * pb.w_r) +
                      std::max<int64_t>(0, 2 * pb.w_s);
-  float* g = s.g.get(9 * lanes_max);
-  float* tmp = s.tmp.get(3 * 6 * lanes_max);
+  // Each c is a new page when c is w's slower axis (the backward-data's transposed w, whose c
+  // stride is a whole filter bank), which the hardware prefetchers do not enter: its kMR x 9
+  // weights are prefetched a few blocks early (a hint: rows past kcount or past w's end cannot
+  // fault).
+  const bool prefetch = std::abs(pb.w_k) < std::abs(pb.w_c);
+  constexpr int64_t kAhead = 4;
   for (int64_t kb = 0; kb < ceil_div(kcount, kMR); ++kb) {
-    for (int64_t c0 = 0; c0 < pb.C; c0 += kWeightChunk) {
-      const int64_t cn = std::min(kWeightChunk, pb.C - c0);
-      const int64_t n = cn * kMR;
-      // g[rs][c * kMR + r] = w(k0 + kb*kMR + r, c0 + c, rs), 0 past kcount; read along
-      // whichever of k and c is the faster axis of w in memory (c for the forward; k for the
-      // backward-data's transposed w, whose c stride is a whole filter bank: read along c,
-      // every load would touch a new page).
-      auto load = [&](int64_t c, int r) {
-        const int64_t kk = kb * kMR + r;
-        float* gl = g + c * kMR + r;
-        if (kk >= kcount) {
-          for (int rs = 0; rs < 9; ++rs) gl[rs * lanes_max] = 0.0f;
-          return;
+    const int64_t rows = std::min<int64_t>(kMR, kcount - kb * kMR);
+    const float* wk = pb.w + (k0 + kb * kMR) * pb.w_k;
+    float* Uk = U + kb * pb.C * kMR;
+    for (int64_t c0 = 0; c0 < pb.C; c0 += cpb) {
+      const int64_t cn = std::min(cpb, pb.C - c0);
+      if (prefetch)
+        for (int64_t cc = 0; cc < cpb; ++cc) {
+          const float* nx = wk + (c0 + kAhead * cpb + cc) * pb.w_c;
+          for (int64_t l = lo; l <= hi; l += 16) __builtin_prefetch(nx + l);
+          __builtin_prefetch(nx + hi);
         }
-        const float* wp = pb.w + (k0 + kk) * pb.w_k + (c0 + c) * pb.w_c;
-        for (int rs = 0; rs < 9; ++rs)
-          gl[rs * lanes_max] = wp[(rs / 3) * pb.w_r + (rs % 3) * pb.w_s];
-      };
-      if (std::abs(pb.w_k) < std::abs(pb.w_c)) {
-        // Each c is a new page, which the hardware prefetchers do not enter: its kMR x 9
-        // weights (offsets [lo, hi] from the block's first) are prefetched kAhead columns
-        // early; a prefetch is a hint, so rows past kcount or past w's end cannot fault
-        // (res_c5's backward-data, one thread: 20.3-22.3 ms without, 18.5-19.5 with).
-        constexpr int64_t kAhead = 4;
-        for (int64_t c = 0; c < cn; ++c) {
-          if (c + kAhead < cn) {
-            const float* nx = pb.w + (k0 + kb * kMR) * pb.w_k + (c0 + c + kAhead) * pb.w_c;
-            for (int64_t l = lo; l <= hi; l += 16) __builtin_prefetch(nx + l);
-            __builtin_prefetch(nx + hi);
+      for (int64_t cc = 0; cc < cpb; ++cc)
+        for (int r = 0; r < kMR; ++r) {
+          Vec acc[nv];
+          for (int v = 0; v < nv; ++v) acc[v] = simd::vzero();
+          if (cc < cn && r < rows) {
+            const float* wp = wk + r * pb.w_k + (c0 + cc) * pb.w_c;
+            for (int rs = 0; rs < 9; ++rs) {
+              const Vec wv = simd::vset1(wp[(rs / 3) * pb.w_r + (rs % 3) * pb.w_s]);
+              for (int v = 0; v < nv; ++v)
+                acc[v] = simd::vfma(wv, simd::vload(table.t[rs] + v * kLanes), acc[v]);
+            }
           }
-          for (int r = 0; r < kMR; ++r) load(c, r);
+          float* row = P + (cc * kMR + r) * ld;
+          for (int v = 0; v < nv; ++v) simd::vstore(row + v * kLanes, acc[v]);
         }
-      } else {
-        for (int r = 0; r < kMR; ++r)
-          for (int64_t c = 0; c < cn; ++c) load(c, r);
-      }
-      // tmp[a][s] = sum_r G[a][r] g[r][s], then U[a][b] = sum_s tmp[a][s] G[b][s].
-      for (int sc = 0; sc < 3; ++sc) {
-        const float* d[3] = {g + sc * lanes_max, g + (3 + sc) * lanes_max,
-                             g + (6 + sc) * lanes_max};
-        float* o[6] = {};
-        for (int a = 0; a < alpha; ++a) o[a] = tmp + (a * 3 + sc) * lanes_max;
-        if (m2) weight_1d_m2(d, o, n);
-        else weight_1d_m4(d, o, n);
-      }
-      for (int a = 0; a < alpha; ++a) {
-        const float* d[3] = {tmp + (a * 3) * lanes_max, tmp + (a * 3 + 1) * lanes_max,
-                             tmp + (a * 3 + 2) * lanes_max};
-        float* o[6] = {};
-        for (int b = 0; b < alpha; ++b)
-          o[b] = U + (a * alpha + b) * u_xi + kb * pb.C * kMR + c0 * kMR;
-        if (m2) weight_1d_m2(d, o, n);
-        else weight_1d_m4(d, o, n);
+      const int64_t pairs = cn * kMR;
+      for (int xi0 = 0; xi0 < Table::xis; xi0 += kTB) {
+        const int nxi = std::min<int>(kTB, Table::xis - xi0);
+        float* dst = Uk + xi0 * u_xi + c0 * kMR;
+        if (nxi == kTB && pairs == kTB) {
+          transpose_block(P + xi0, ld, dst, u_xi);
+        } else {
+          transpose_block(P + xi0, ld, tr, kTB);
+          for (int j = 0; j < nxi; ++j)
+            std::memcpy(dst + j * u_xi, tr + j * kTB, sizeof(float) * pairs);
+        }
       }
     }
   }
@@ -655,7 +629,7 @@ void run_tiles_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
     Scratch scratch;
 #pragma omp for schedule(static)
     for (int64_t kb = 0; kb < nkb; ++kb)
-      weight_transform(pl, pb, kb * kMR, std::min<int64_t>(kMR, pb.K - kb * kMR),
+      weight_transform<m>(pb, kb * kMR, std::min<int64_t>(kMR, pb.K - kb * kMR),
                        U + kb * pb.C * kMR, u_xi, scratch);
     Buffer v_buf, m_buf;
     float* V = v_buf.get(pl.xis * pb.C * ldv);
@@ -703,7 +677,7 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
       const int64_t kcount = std::min(pl.Kb, pb.K - k0);
       const int64_t nkb = ceil_div(kcount, kMR);
       const int64_t u_xi = nkb * kMR * pb.C;
-      weight_transform(pl, pb, k0, kcount, U, u_xi, scratch);
+      weight_transform<m>(pb, k0, kcount, U, u_xi, scratch);
       multiply_group(pl, pb.C, U, u_xi, 0, nkb, V, ldv, pl.T, Mg, pl.Kb);
       for (int64_t kk = 0; kk < kcount; ++kk)
         output_transform<m>(pl, pb, k0 + kk, 0, pl.T, Mg + kk * ldv, pl.Kb * ldv, scratch);
