@@ -5,8 +5,9 @@ backends that the kernel interface lists, their auto choice, PyTorch NCHW and ch
 the shape set of ``pyengine.bench.shapes`` x direction, with the inputs, calls and work counts
 of ``pyengine.bench.harness``, so a new backend or algorithm appears here without new
 benchmark code. Every implementation's result is checked against the numpy reference before it
-is timed. Threads: PYENGINE_BENCH_THREADS (default 2) for pyengine and PyTorch alike. All implementations share one process here; ``pyengine bench``
-isolates each in its own process and is the one to quote.
+is timed. Threads: PYENGINE_BENCH_THREADS (default 2) for pyengine and PyTorch alike. All
+implementations share one process here; ``pyengine bench`` isolates each in its own process and
+is the one to quote.
 """
 from __future__ import annotations
 

@@ -748,10 +748,15 @@ void avg_pool2d_backward(float* dx, const float* dy, int64_t NC, int64_t H, int6
 
 // ---- max unpooling --------------------------------------------------------------------------
 
+// Planes per task of max_unpool2d's passes (each plane reads or writes Lin + Lout elements).
+inline int64_t unpool_planes_per_task(int64_t Lin, int64_t Lout) {
+  return std::max<int64_t>(1, kTaskWork / (Lin + Lout));
+}
+
 void max_unpool2d_forward(float* y, const float* x, const int64_t* indices, int64_t NC,
                           int64_t Lin, int64_t Lout) {
   [[maybe_unused]] const int nt = num_threads();
-  [[maybe_unused]] const int64_t planes_per_task = std::max<int64_t>(1, kTaskWork / (Lin + Lout));
+  [[maybe_unused]] const int64_t planes_per_task = unpool_planes_per_task(Lin, Lout);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, planes_per_task) \
     if (worth_parallel(NC * Lout))
   for (int64_t plane = 0; plane < NC; ++plane) {
@@ -769,7 +774,7 @@ void max_unpool2d_forward(float* y, const float* x, const int64_t* indices, int6
 void max_unpool2d_backward(float* dx, const float* dy, const int64_t* indices, int64_t NC,
                            int64_t Lin, int64_t Lout) {
   [[maybe_unused]] const int nt = num_threads();
-  [[maybe_unused]] const int64_t planes_per_task = std::max<int64_t>(1, kTaskWork / (Lin + Lout));
+  [[maybe_unused]] const int64_t planes_per_task = unpool_planes_per_task(Lin, Lout);
 #pragma omp parallel for num_threads(nt) schedule(dynamic, planes_per_task) \
     if (worth_parallel(NC * Lin))
   for (int64_t plane = 0; plane < NC; ++plane) {

@@ -90,6 +90,7 @@ constexpr int kNR = kNV * kLanes;  // tiles per micro-kernel panel
 
 using simd::Buffer;
 using simd::ceil_div;
+using simd::round_up;
 
 // ---- micro-kernel ---------------------------------------------------------------------------
 
@@ -128,13 +129,18 @@ inline void outer_panel(int64_t T, const float* __restrict A, int64_t lda,
     }
 }
 
-// M[r][0..NV*kLanes) = sum over c < C of U[c][r] * V[c][0..NV*kLanes), for r < kMR. U: a
-// packed panel (C x kMR), V: rows of ldv floats, M: rows of ldm floats. NV < kNV: a panel's
-// last vectors hold only padding (no tiles), so they are not computed.
-template <int NV>
-inline void multiply_panel(int64_t C, const float* U, const float* V, int64_t ldv, float* M,
-                           int64_t ldm) {
-  outer_panel<kMR, NV>(C, U, kMR, V, ldv, M, ldm, /*accumulate=*/false);
+// outer_panel<MR, NV> for the runtime mr <= MR, nv <= NV: a panel's last rows and vectors (a
+// forward panel's vectors past its last tile, a weight-gradient block's last channels).
+template <int MR, int NV>
+inline void outer_panel_n(int mr, int nv, int64_t T, const float* A, int64_t lda, const float* B,
+                          int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  if constexpr (MR > 1) {
+    if (mr < MR) return outer_panel_n<MR - 1, NV>(mr, nv, T, A, lda, B, ldb, C, ldc, accumulate);
+  }
+  if constexpr (NV > 1) {
+    if (nv < NV) return outer_panel_n<MR, NV - 1>(mr, nv, T, A, lda, B, ldb, C, ldc, accumulate);
+  }
+  outer_panel<MR, NV>(T, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 // ---- transforms of kLanes tiles at once, in registers -----------------------------------------
@@ -207,6 +213,39 @@ inline void dy_1d(const Vec* d, int ds, Vec* o, int os) {
     o[3 * os] = vadd(e, f);
     o[4 * os] = vsub(e, f);
     o[5 * os] = d3;
+  }
+}
+
+// The 1-d transforms as function objects, for transform_2d.
+template <int m>
+struct Input1d {
+  void operator()(const Vec* d, int ds, Vec* o, int os) const { input_1d<m>(d, ds, o, os); }
+};
+template <int m>
+struct Output1d {
+  void operator()(const Vec* d, int ds, Vec* o, int os) const { output_1d<m>(d, ds, o, os); }
+};
+template <int m>
+struct Dy1d {
+  void operator()(const Vec* d, int ds, Vec* o, int os) const { dy_1d<m>(d, ds, o, os); }
+};
+
+// The 2-d transform of an In x In tile of vectors, in(i, j), by the 1-d transform f (In values
+// -> Out) along j, then along i: out(a, b, value) for a, b < Out. Every transform of the
+// Winograd kernels (input, output, dy) is one, whatever its lanes hold and wherever its tile
+// comes from and goes to.
+template <int In, int Out, class Load, class F, class Store>
+inline void transform_2d(Load in, F f, Store out) {
+  Vec r[In][Out];
+  for (int i = 0; i < In; ++i) {
+    Vec e[In];
+    for (int j = 0; j < In; ++j) e[j] = in(i, j);
+    f(e, 1, &r[i][0], 1);
+  }
+  for (int b = 0; b < Out; ++b) {
+    Vec o[Out];
+    f(&r[0][b], Out, o, 1);
+    for (int a = 0; a < Out; ++a) out(a, b, o[a]);
   }
 }
 
@@ -398,17 +437,14 @@ void input_transform_gathered(const Plan& pl, const WinogradProblem& pb, int64_t
       cols[i] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(vw, _mm512_set1_epi32(i)),
                                         _mm512_set1_epi32(static_cast<int32_t>(pb.W)));
     }
-    Vec d[alpha][alpha], r[alpha][alpha], v[alpha][alpha];
-    for (int i = 0; i < alpha; ++i)
-      for (int j = 0; j < alpha; ++j) {
-        const __m512i idx = _mm512_add_epi32(
-            vo, _mm512_set1_epi32(static_cast<int32_t>(i * pb.x_h + j * pb.x_w)));
-        d[i][j].v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows[i] & cols[j], idx, base, 4);
-      }
-    for (int i = 0; i < alpha; ++i) input_1d<m>(&d[i][0], 1, &r[i][0], 1);
-    for (int b = 0; b < alpha; ++b) input_1d<m>(&r[0][b], alpha, &v[0][b], alpha);
-    for (int a = 0; a < alpha; ++a)
-      for (int b = 0; b < alpha; ++b) simd::vstore(V + (a * alpha + b) * v_xi + l, v[a][b]);
+    auto gather = [&](int i, int j) {
+      const __m512i idx = _mm512_add_epi32(
+          vo, _mm512_set1_epi32(static_cast<int32_t>(i * pb.x_h + j * pb.x_w)));
+      return Vec{_mm512_mask_i32gather_ps(_mm512_setzero_ps(), rows[i] & cols[j], idx, base, 4)};
+    };
+    transform_2d<alpha, alpha>(gather, Input1d<m>{}, [&](int a, int b, Vec v) {
+      simd::vstore(V + (a * alpha + b) * v_xi + l, v);
+    });
   }
 }
 #endif
@@ -433,16 +469,11 @@ void input_transform(const Plan& pl, const WinogradProblem& pb, int64_t c, int64
     if (cc < cl)
       for (int e = 0; e < alpha * alpha; ++e)
         std::memset(D + e * kChunk + cc, 0, sizeof(float) * (cl - cc));
-    for (int64_t l = 0; l < cl; l += kLanes) {
-      Vec d[alpha][alpha], r[alpha][alpha], v[alpha][alpha];
-      for (int i = 0; i < alpha; ++i)
-        for (int j = 0; j < alpha; ++j) d[i][j] = simd::vload(D + (i * alpha + j) * kChunk + l);
-      for (int i = 0; i < alpha; ++i) input_1d<m>(&d[i][0], 1, &r[i][0], 1);
-      for (int b = 0; b < alpha; ++b) input_1d<m>(&r[0][b], alpha, &v[0][b], alpha);
-      for (int a = 0; a < alpha; ++a)
-        for (int b = 0; b < alpha; ++b)
-          simd::vstore(V + (a * alpha + b) * v_xi + c0 + l, v[a][b]);
-    }
+    for (int64_t l = 0; l < cl; l += kLanes)
+      transform_2d<alpha, alpha>(
+          [&](int i, int j) { return simd::vload(D + (i * alpha + j) * kChunk + l); },
+          Input1d<m>{},
+          [&](int a, int b, Vec v) { simd::vstore(V + (a * alpha + b) * v_xi + c0 + l, v); });
   }
 }
 
@@ -458,15 +489,11 @@ void output_transform(const Plan& pl, const WinogradProblem& pb, int64_t k, int6
   const float bias = pb.bias ? pb.bias[k] : 0.0f;
   for (int64_t c0 = 0; c0 < count; c0 += kChunk) {
     const int64_t cc = std::min(kChunk, count - c0);
-    for (int64_t l = 0; l < cc; l += kLanes) {
-      Vec d[alpha][alpha], r[m][alpha], o[m][m];
-      for (int a = 0; a < alpha; ++a)
-        for (int b = 0; b < alpha; ++b) d[a][b] = simd::vload(M + (a * alpha + b) * m_xi + c0 + l);
-      for (int b = 0; b < alpha; ++b) output_1d<m>(&d[0][b], alpha, &r[0][b], alpha);
-      for (int i = 0; i < m; ++i) output_1d<m>(&r[i][0], 1, &o[i][0], 1);
-      for (int i = 0; i < m; ++i)
-        for (int j = 0; j < m; ++j) simd::vstore(O + (i * m + j) * kChunk + l, o[i][j]);
-    }
+    for (int64_t l = 0; l < cc; l += kLanes)
+      transform_2d<alpha, m>(
+          [&](int a, int b) { return simd::vload(M + (a * alpha + b) * m_xi + c0 + l); },
+          Output1d<m>{},
+          [&](int i, int j, Vec v) { simd::vstore(O + (i * m + j) * kChunk + l, v); });
     for_each_segment(pl, t0 + c0, cc, [&](int64_t n, int64_t ty, int64_t tx, int64_t len,
                                           int64_t off) {
       float* yk = pb.y + n * pb.y_n + k * pb.y_k;
@@ -606,9 +633,7 @@ void multiply_group(const Plan& pl, int64_t C, const float* U, int64_t u_xi, int
         const float* v = Vx + pn * kNR;
         float* mo = Mx + kb * kMR * ldv + pn * kNR;
         const int nv = pn + 1 < panels ? kNV : last_nv;
-        if (nv == kNV) multiply_panel<kNV>(C, u, v, ldv, mo, ldv);
-        else if (nv == 1) multiply_panel<1>(C, u, v, ldv, mo, ldv);
-        else if constexpr (kNV > 2) multiply_panel<2>(C, u, v, ldv, mo, ldv);
+        outer_panel_n<kMR, kNV>(kMR, nv, C, u, kMR, v, ldv, mo, ldv, /*accumulate=*/false);
       }
   }
 }
@@ -701,8 +726,6 @@ void run_k_outer(const Plan& pl, const WinogradProblem& pb, int nt) {
 constexpr int64_t kWeightTiles = 32;
 constexpr int64_t kWeightBlock = 128;
 
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
 // dst[w * ldd + c] = src[c * src_c + w * src_w] for c < C, w < cols; channels C .. ldd-1 of
 // those pixels are set to 0. Square blocks in registers where the rows are contiguous (the
 // last block of each axis overlaps the one before it rather than running a scalar tail).
@@ -766,54 +789,20 @@ void dy_row_channels_last(const WinogradProblem& pb, const WeightGrid& gr, int64
   std::memset(dst + pb.Q * Kp, 0, sizeof(float) * (gr.Qp - pb.Q) * Kp);
 }
 
-// dst[(a * Out + b) * d_xi] for a, b < Out: the 2-d transform, by the 1-d transform f (In
-// values -> Out, as input_1d and dy_1d) along both axes, of the In x In window of vectors
-// d[i][j] at src + i * row + j * col (one vector of channels of one tile).
-template <int In, int Out, class F>
-inline void transform_tile(const float* src, int64_t row, int64_t col, float* dst, int64_t d_xi,
-                           F f) {
-  Vec r[In][Out];
-  for (int i = 0; i < In; ++i) {
-    Vec e[In];
-    for (int j = 0; j < In; ++j) e[j] = simd::vload(src + i * row + j * col);
-    f(e, 1, &r[i][0], 1);
-  }
-  for (int b = 0; b < Out; ++b) {
-    Vec o[Out];
-    f(&r[0][b], Out, o, 1);
-    for (int a = 0; a < Out; ++a) simd::vstore(dst + (a * Out + b) * d_xi, o[a]);
-  }
-}
-
 // V[xi * v_xi] = (B^T d B)[xi], d the alpha x alpha window at src (rows row, columns col apart).
 template <int m>
 inline void input_tile(const float* src, int64_t row, int64_t col, float* V, int64_t v_xi) {
-  transform_tile<m + 2, m + 2>(src, row, col, V, v_xi, [](const Vec* d, int ds, Vec* o, int os) {
-    input_1d<m>(d, ds, o, os);
-  });
+  transform_2d<m + 2, m + 2>(
+      [&](int i, int j) { return simd::vload(src + i * row + j * col); }, Input1d<m>{},
+      [&](int a, int b, Vec v) { simd::vstore(V + (a * (m + 2) + b) * v_xi, v); });
 }
 
 // Z[xi * z_xi] = (A dY A^T)[xi], dY the m x m window at src.
 template <int m>
 inline void dy_tile(const float* src, int64_t row, int64_t col, float* Z, int64_t z_xi) {
-  transform_tile<m, m + 2>(src, row, col, Z, z_xi, [](const Vec* d, int ds, Vec* o, int os) {
-    dy_1d<m>(d, ds, o, os);
-  });
-}
-
-// The weight gradient's register tile, dU[r * ldu + j-th vector] (= when first, else +=) the
-// sum over t < T of Z[t * ldz + r] V[t * ldv + j-th vector], as outer_panel<MR, NV> for the
-// runtime mr <= MR, nv <= NV (a block's last rows and vectors).
-template <int MR, int NV>
-inline void weight_panel(int mr, int nv, int64_t T, const float* Z, int64_t ldz, const float* V,
-                         int64_t ldv, float* dU, int64_t ldu, bool first) {
-  if constexpr (MR > 1) {
-    if (mr < MR) return weight_panel<MR - 1, NV>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
-  }
-  if constexpr (NV > 1) {
-    if (nv < NV) return weight_panel<MR, NV - 1>(mr, nv, T, Z, ldz, V, ldv, dU, ldu, first);
-  }
-  outer_panel<MR, NV>(T, Z, ldz, V, ldv, dU, ldu, !first);
+  transform_2d<m, m + 2>(
+      [&](int i, int j) { return simd::vload(src + i * row + j * col); }, Dy1d<m>{},
+      [&](int a, int b, Vec v) { simd::vstore(Z + (a * (m + 2) + b) * z_xi, v); });
 }
 
 // dU (kn x cn, row stride ldu) (= when first, else +=) Z^T V over T tiles: Z rows of kn, V rows
@@ -824,7 +813,7 @@ void weight_products(int64_t T, const float* Z, int64_t kn, const float* V, int6
     for (int64_t c = 0; c < cn; c += kWNV * kLanes) {
       const int mr = static_cast<int>(std::min<int64_t>(kWMR, kn - k));
       const int nv = static_cast<int>(std::min<int64_t>(kWNV, (cn - c) / kLanes));
-      weight_panel<kWMR, kWNV>(mr, nv, T, Z + k, kn, V + c, cn, dU + k * ldu + c, ldu, first);
+      outer_panel_n<kWMR, kWNV>(mr, nv, T, Z + k, kn, V + c, cn, dU + k * ldu + c, ldu, !first);
     }
 }
 

@@ -115,6 +115,7 @@ inline float vsum(Vec a) {
 #endif
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // A 64-byte aligned float buffer of one thread, grown on demand; contents undefined until
 // written.

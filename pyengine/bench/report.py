@@ -86,7 +86,8 @@ def best_rows(report):
             continue
         key = (r["case"], r["direction"])
         old = best.get(key)
-        auto, old_auto = r["impl"].endswith(":auto"), old is not None and old["impl"].endswith(":auto")
+        auto = r["impl"].endswith(":auto")
+        old_auto = old is not None and old["impl"].endswith(":auto")
         if old is None or (auto and not old_auto) or (auto == old_auto and r["ms"] < old["ms"]):
             best[key] = r
     return best
