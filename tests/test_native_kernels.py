@@ -1,10 +1,10 @@
-"""The memory-bound native CPU kernels (pooling, losses, batch norm, activations) beyond what the
-shared ``test_backends_match_reference`` tests check: the bindings refuse bad arrays and
+"""The memory-bound native CPU kernels (pooling, softmax, losses, batch norm, activations) beyond
+what the shared ``test_backends_match_reference`` tests check: the bindings refuse bad arrays and
 out-of-range indices with TypeError / ValueError instead of crashing, results are bitwise
 reproducible (across runs with 2 threads, and across thread counts where the kernels promise
 it), every output element is written (PYENGINE_POISON), edge cases of the reference semantics
-(all-padding max windows, NaN, ties, logits of 1e4) hold, and every compiled ISA path agrees with
-the reference.
+(all-padding max windows, NaN, ties, logits of 1e4) hold, the kernels' exp is within an ulp, and
+every compiled ISA path agrees with the reference.
 """
 from __future__ import annotations
 
@@ -276,6 +276,49 @@ def test_global_average_pool_path():
                                   REF.adaptive_avg_pool2d_backward(dy, x.shape))
 
 
+def kernel_exp(cpu, v, columns):
+    """exp(v) as log_softmax's backward computes it: dx = dy - exp(y) * sum(dy), with a first
+    element y = -inf, dy = -1 and every other dy = 0, is exactly exp(y) after the first. The
+    values run along a row (columns=False) or down the columns of a (1, D, I) tensor."""
+    v = np.asarray(v, np.float32)
+    y = np.concatenate([[-np.inf], v]).astype(np.float32)
+    dy = np.zeros_like(y)
+    dy[0] = -1.0
+    if not columns:
+        return cpu.log_softmax_backward(y[None], dy[None], 1)[0, 1:]
+    split = lambda a: np.ascontiguousarray(a.reshape(-1, 1).repeat(3, 1)[None])  # noqa: E731
+    return cpu.log_softmax_backward(split(y), split(dy), 1)[0, 1:, 0]
+
+
+def exp_ulps(v, e):
+    """(ulps from float64 exp where that is a normal float, over 2^-125; the results below)."""
+    ref = np.exp(v.astype(np.float64))
+    normal = (ref >= 2.0 ** -125) & (ref <= np.finfo(np.float32).max)
+    ulp = np.ldexp(1.0, np.frexp(ref[normal])[1] - 24)
+    return np.abs(e[normal] - ref[normal]) / ulp, e[ref < 2.0 ** -125]
+
+
+@pytest.mark.parametrize("columns", [False, True])
+def test_exp_within_one_ulp(columns):
+    """The kernels' exp (vec_math.h; the AVX-512 and AVX2 paths fuse multiply-adds, the
+    baseline's 1.18 ulp is checked in its own process below): both its general form and the
+    cheaper form for arguments up to 88, which log_softmax's backward takes unless its y holds
+    a larger value, on every float32 step of a dense sweep."""
+    cpu = _cpu_backend()
+    rng = np.random.default_rng(0)
+    nonpositive = np.concatenate([-rng.uniform(0, 90, 200_000), -rng.uniform(0, 1, 20_000),
+                                  [0.0, -0.0, -86.9, -86.89, -87.0, -1000.0, -3e38, -np.inf]])
+    general = np.concatenate([rng.uniform(-90, 88.72, 200_000), [88.0, 88.3, 88.7, 88.72]])
+    bound = 1.0 if _cpu.isa() != "baseline" else 1.25
+    for v in (nonpositive, general):
+        ulps, flushed = exp_ulps(v.astype(np.float32), kernel_exp(cpu, v, columns))
+        assert ulps.max() <= bound, ulps.max()
+        assert ((flushed >= 0) & (flushed < 2.0 ** -125)).all()
+    overflow = kernel_exp(cpu, [88.73, 89.0, 100.0, 1e30, np.inf, np.nan], columns)
+    np.testing.assert_array_equal(overflow[:5], np.inf)
+    assert np.isnan(overflow[5])
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cross_entropy_stable_for_large_logits(reduction, smoothing):
@@ -468,6 +511,21 @@ def test_isa_path_matches_reference(isa):
             y = cpu.activation_forward(a, ap)
             close(y, ref.activation_forward(a, ap), 1e-5)
             close(cpu.activation_backward(a, a, y, ap), ref.activation_backward(a, a, y, ap), 1e-5)
+        for name in ("softmax", "log_softmax"):
+            for shape in ((5, 1003), (2, 21, 37)):
+                sx = (rng.standard_normal(shape) * 4).astype(np.float32)
+                sdy = rng.standard_normal(shape).astype(np.float32)
+                sy = getattr(cpu, name + "_forward")(sx, 1)
+                close(sy, getattr(ref, name + "_forward")(sx, 1), 1e-5)
+                close(getattr(cpu, name + "_backward")(sy, sdy, 1),
+                      getattr(ref, name + "_backward")(sy, sdy, 1), 1e-5)
+        from tests.test_native_kernels import exp_ulps, kernel_exp
+        v = rng.uniform(-90, 88.72, 100_000).astype(np.float32)
+        for v in (v, -np.abs(v)):
+            for columns in (False, True):
+                ulps, flushed = exp_ulps(v, kernel_exp(cpu, v, columns))
+                assert ulps.max() <= (1.25 if ISA == "baseline" else 1.0), ulps.max()
+                assert ((flushed >= 0) & (flushed < 2.0 ** -125)).all()
         bn = rng.standard_normal((3, 4, 77)).astype(np.float32)
         for g, r in zip(cpu.batch_norm_forward_train(bn, None, None, 1e-5),
                         ref.batch_norm_forward_train(bn, None, None, 1e-5)):

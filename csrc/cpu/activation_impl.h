@@ -24,7 +24,7 @@ namespace {
 // The reference's form: e = exp(-|x|) never overflows; 1 / (1 + e) for x >= 0, e / (1 + e)
 // otherwise.
 inline float sigmoid(float x) {
-  const float e = exp_approx(-std::fabs(x));
+  const float e = exp_nonpositive(-std::fabs(x));
   const float pos = 1.0f / (1.0f + e);
   return x >= 0.0f ? pos : e * pos;
 }
@@ -34,7 +34,7 @@ inline float sigmoid(float x) {
 // is below 1e-9 relative there). NaN stays NaN (it takes the exp branch); +-inf gives +-1.
 inline float tanh_approx(float x) {
   const float ax = std::fabs(x);
-  const float e = exp_approx(-2.0f * ax);
+  const float e = exp_nonpositive(-2.0f * ax);
   const float big = (1.0f - e) / (1.0f + e);
   const float x2 = ax * ax;
   const float poly =

@@ -79,27 +79,31 @@ float row_sum(int64_t n, Term term) {
 constexpr int64_t kTail = 16;
 
 // e[k] = exp(x[k] - shift) for k < count (count <= kTail); e[count..kTail) = 0, the exp of the
-// -inf they are padded with, so e can be summed whole.
+// -inf they are padded with, so e can be summed whole. kNonpositive: every x[k] - shift is <= 0
+// (x less its maximum), so the cheaper exp_nonpositive applies.
+template <bool kNonpositive>
 void exp_tail(float* __restrict e, const float* __restrict x, float shift, int64_t count) {
   for (int64_t k = 0; k < kTail; ++k)
     e[k] = k < count ? x[k] - shift : -std::numeric_limits<float>::infinity();
-  for (int64_t k = 0; k < kTail; ++k) e[k] = exp_approx(e[k]);
+  for (int64_t k = 0; k < kTail; ++k)
+    e[k] = kNonpositive ? exp_nonpositive(e[k]) : exp_approx(e[k]);
 }
 
-// sum over i < D of exp(x[i] - m). It also writes y[i], with what the row's last sweep needs:
+// sum over i < D of exp(x[i] - m), m the row's maximum, so x[i] - m <= 0 (or NaN) and
+// exp_nonpositive applies. It also writes y[i], with what the row's last sweep needs:
 // exp(x[i] - m) for the softmax, x[i] - m for log_softmax (the sweep that writes y first pays
 // for fetching its lines, which the exps here hide).
 template <bool kLog>
 float exp_sum(float* __restrict y, const float* __restrict x, float m, int64_t D) {
   const int64_t body = D - D % kTail;
   const float s = row_sum(body, [&](int64_t i) {
-    const float t = x[i] - m, e = exp_approx(t);
+    const float t = x[i] - m, e = exp_nonpositive(t);
     y[i] = kLog ? t : e;
     return e;
   });
   if (body == D) return s;
   float e[kTail];
-  exp_tail(e, x + body, m, D - body);
+  exp_tail<true>(e, x + body, m, D - body);
   for (int64_t k = 0; k < D - body; ++k) y[body + k] = kLog ? x[body + k] - m : e[k];
   return s + row_sum(kTail, [&](int64_t k) { return e[k]; });
 }
@@ -122,14 +126,31 @@ void softmax_backward_row(float* __restrict dx, const float* __restrict y,
   for (int64_t i = 0; i < D; ++i) dx[i] = y[i] * (dy[i] - dot);
 }
 
+// dx[i] = dy[i] - exp(y[i]) * s(i) for i < n: log_softmax's backward on a contiguous run. y is
+// a log_softmax output, <= 0 up to rounding, so exp_nonpositive serves; but y is the caller's,
+// so its largest value is tracked on the way, and a run holding one beyond exp_nonpositive's
+// range (no log-probability is) is computed again with the general exp.
+template <class Scale>
+void log_softmax_dx(float* __restrict dx, const float* __restrict y, const float* __restrict dy,
+                    int64_t n, Scale s) {
+  float y_max = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : y_max)
+  for (int64_t i = 0; i < n; ++i) {
+    dx[i] = dy[i] - exp_nonpositive(y[i]) * s(i);
+    y_max = y[i] > y_max ? y[i] : y_max;
+  }
+  if (y_max <= kExpNonpositiveMax) return;
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] - exp_approx(y[i]) * s(i);
+}
+
 void log_softmax_backward_row(float* __restrict dx, const float* __restrict y,
                               const float* __restrict dy, int64_t D) {
   const float s = row_sum(D, [&](int64_t i) { return dy[i]; });
   const int64_t body = D - D % kTail;
-  for (int64_t i = 0; i < body; ++i) dx[i] = dy[i] - exp_approx(y[i]) * s;
+  log_softmax_dx(dx, y, dy, body, [s](int64_t) { return s; });
   if (body == D) return;
   float e[kTail];
-  exp_tail(e, y + body, 0.0f, D - body);
+  exp_tail<false>(e, y + body, 0.0f, D - body);
   for (int64_t k = 0; k < D - body; ++k) dx[body + k] = dy[body + k] - e[k] * s;
 }
 
@@ -163,7 +184,7 @@ void softmax_columns(float* __restrict y, const float* __restrict x, int64_t D, 
         for (int64_t j = 0; j < n; ++j) {
           const float t = xr[j] - m[j];
           yr[j] = t;
-          s[j] += exp_approx(t);
+          s[j] += exp_nonpositive(t);
         }
       }
       for (int64_t j = 0; j < n; ++j) s[j] = log_approx(s[j]);
@@ -176,7 +197,7 @@ void softmax_columns(float* __restrict y, const float* __restrict x, int64_t D, 
         const float* __restrict xr = xc + d * I;
         float* __restrict yr = yc + d * I;
         for (int64_t j = 0; j < n; ++j) {
-          const float e = exp_approx(xr[j] - m[j]);
+          const float e = exp_nonpositive(xr[j] - m[j]);
           yr[j] = e;
           s[j] += e;
         }
@@ -210,7 +231,7 @@ void softmax_backward_columns(float* __restrict dx, const float* __restrict y,
         const float* __restrict yr = yc + d * I;
         const float* __restrict dyr = dyc + d * I;
         float* __restrict dxr = dxc + d * I;
-        for (int64_t j = 0; j < n; ++j) dxr[j] = dyr[j] - exp_approx(yr[j]) * s[j];
+        log_softmax_dx(dxr, yr, dyr, n, [&s](int64_t j) { return s[j]; });
       }
     } else {
       for (int64_t d = 0; d < D; ++d) {
