@@ -226,6 +226,26 @@ def test_partial_support_runs_the_general_algorithm(monkeypatch):
                                   auto_dx)
 
 
+# -- im2col_gemm's forward at stride 2: the taps of (c, r) from one even/odd split ------------
+
+# Stride-2 rows: padding on either side of the split (first column inside the padding, last
+# taps past W), dilation along w (taps from both phases at offsets), stride 1 along h, a 7-wide
+# kernel, odd and even widths, and C R S past a K block (384 rows with AVX-512, 256 with AVX2),
+# so that a block ends inside a (c, r) group of taps (those take the one-tap gather).
+STRIDE2_CASES = [
+    ((2, 3, 23, 21), (8, 3, 7, 7), _params(stride=(2, 2), pad=(3, 3, 3, 3))),
+    ((2, 5, 10, 17), (6, 5, 3, 3), _params(stride=(1, 2), pad=(1, 2, 0, 2), dilation=(1, 2))),
+    ((1, 4, 9, 30), (5, 4, 2, 5), _params(stride=(2, 2), pad=(0, 1, 4, 1), dilation=(1, 3))),
+    ((2, 20, 13, 12), (9, 20, 5, 5), _params(stride=(2, 2), pad=(2, 2, 2, 2))),
+    ((2, 43, 11, 14), (10, 43, 3, 3), _params(stride=(2, 2), pad=(1, 1, 1, 1))),
+]
+
+
+@pytest.mark.parametrize("case", STRIDE2_CASES, ids=_case_id)
+def test_im2col_stride2_phase_split(case, monkeypatch):
+    check_algo("im2col_gemm", *case, monkeypatch=monkeypatch)
+
+
 # -- im2col_gemm's weight gradient: both kernel forms, shifted-plane im2col rows --------------
 
 # Stride 1 with Q == W builds im2col rows as shifted, masked copies of whole planes; the others

@@ -11,6 +11,8 @@
 //                    The GEMM's B panels are packed straight from x (an implicit im2col: no
 //                    column matrix is ever materialised); tiles inside one image are stored by
 //                    the micro-kernel, bias fused; tiles across two images via a small buffer.
+//                    At stride 2 along w each run's input row is split once into its even and
+//                    odd columns, and the S taps of (c, r) are contiguous copies from those.
 //   backward-data    col (CRS x N*P*Q) = W_g^T (CRS x Kg) * dy_g (Kg x N*P*Q), each tile added
 //                    into dx where its (c, r, s, n, p, q) points (col2im fused into the store).
 //                    Threads own disjoint images (or channels) of dx, so no two write one element.
@@ -308,6 +310,59 @@ inline void gather_im2col_runs(float* dst, const float* xg, const ConvGeom& g, c
   }
 }
 
+// Stride-2 taps whose reach, (S - 1) * dw, is at most this share one phase split per run (see
+// gather_stride2_taps); the split's buffers hold kNR + this / 2 + 1 floats.
+constexpr int64_t kMaxPhaseReach = 30;
+
+bool phase_split_applies(const ConvGeom& g) {
+  return g.stride_w == 2 && g.S > 1 && (g.S - 1) * g.dilation_w <= kMaxPhaseReach;
+}
+
+// e[i] = x_pad(row, first + 2i) for i < n: every other column of one input row from column
+// `first` (which may lie in the padding), zero outside [0, W).
+inline void fill_phase(float* __restrict e, const float* __restrict row, int64_t first, int64_t n,
+                       int64_t W) {
+  const int64_t a = min64(max64(ceil_div_signed(-first, 2), 0), n);
+  const int64_t b = max64(min64(ceil_div_signed(W - first, 2), n), a);
+  for (int64_t i = 0; i < a; ++i) e[i] = 0.0f;
+  if (b > a) copy_stride2(e + a, row + first + 2 * a, b - a);
+  for (int64_t i = b; i < n; ++i) e[i] = 0.0f;
+}
+
+// Rows (c, r, s) of im2col(x_g) for every s at once, row s at dst + s * ld, along `runs` (each
+// at most kNR long), for stride-2 convolutions (phase_split_applies). Tap s reads input columns
+// 2q + s*dw - pad_left, so once a run's input row is split into its even and odd columns (zero
+// in the padding), every tap is a contiguous copy from one of the two, s*dw / 2 further on: one
+// strided split per run in place of S strided gathers, each with its own padding bounds.
+inline void gather_stride2_taps(float* dst, int64_t ld, const float* xg, const ConvGeom& g,
+                                const Crs& crs, const Run* runs, int64_t nruns) {
+  const int64_t HW = g.H * g.W;
+  const int64_t CHW = g.C * HW;
+  const float* xc = xg + crs.c * HW;
+  const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
+  const int64_t reach = (g.S - 1) * g.dilation_w / 2 + 1;  // phase entries past a run
+  alignas(64) float phase[2][kNR + kMaxPhaseReach / 2 + 1];
+  for (int64_t u = 0; u < nruns; ++u) {
+    const Run& run = runs[u];
+    const int64_t ih = run.p * g.stride_h + ih_off;
+    if (ih < 0 || ih >= g.H) {
+      for (int64_t s = 0; s < g.S; ++s)
+        for (int64_t t = 0; t < run.len; ++t) dst[s * ld + run.off + t] = 0.0f;
+      continue;
+    }
+    const float* row = xc + run.n * CHW + ih * g.W;
+    const int64_t first = 2 * run.q0 - g.pad_left;
+    fill_phase(phase[0], row, first, run.len + reach, g.W);
+    fill_phase(phase[1], row, first + 1, run.len + reach, g.W);
+    for (int64_t s = 0; s < g.S; ++s) {
+      const int64_t o = s * g.dilation_w;
+      const float* __restrict src = phase[o & 1] + (o >> 1);
+      float* __restrict d = dst + s * ld + run.off;
+      for (int64_t t = 0; t < run.len; ++t) d[t] = src[t];
+    }
+  }
+}
+
 // Rows of im2col(x_g) along the pixels, for the backward-weight GEMMs (their reduction runs
 // along the pixels): one shifted masked copy per image where ShiftedPlanes applies, else one
 // gather per output row. Built once per call, read by every thread.
@@ -361,11 +416,16 @@ void pack_im2col_panels(const float* xg, const ConvGeom& g, const int64_t* lo, c
     });
   const int64_t tail = nc % kNR;  // columns past nc in the last panel: zero
   float* tail_dst = tail ? dst + (nc - tail) * kc + tail : nullptr;
+  const bool split = phase_split_applies(g);
   Crs crs(k0, g.R, g.S);
-  for (int64_t kk = 0; kk < kc; ++kk, crs.next(g.R, g.S)) {
-    gather_im2col_runs(dst + kk * kNR, xg, g, lo, hi, crs, runs, nruns);
-    if (tail_dst)
-      for (int64_t t = 0; t < kNR - tail; ++t) tail_dst[kk * kNR + t] = 0.0f;
+  for (int64_t kk = 0; kk < kc;) {
+    // All S taps of (c, r) from one phase split where the block holds them all.
+    const int64_t rows = split && crs.s == 0 && kk + g.S <= kc ? g.S : 1;
+    if (rows > 1) gather_stride2_taps(dst + kk * kNR, kNR, xg, g, crs, runs, nruns);
+    else gather_im2col_runs(dst + kk * kNR, xg, g, lo, hi, crs, runs, nruns);
+    for (int64_t e = 0; e < rows; ++e, ++kk, crs.next(g.R, g.S))
+      if (tail_dst)
+        for (int64_t t = 0; t < kNR - tail; ++t) tail_dst[kk * kNR + t] = 0.0f;
   }
 }
 
