@@ -261,6 +261,10 @@ IM2COL_WEIGHT_CASES = [
     ((2, 24, 7, 9), (64, 12, 3, 3), _params(pad=(1, 1, 1, 1), groups=2)),
     ((3, 128, 6, 6), (100, 128, 1, 1), _params()),                            # 1x1
     ((3, 12, 9, 8), (100, 12, 3, 3), _params(stride=(2, 2), pad=(1, 1, 1, 1))),  # run by run
+    # Stride 2, GEMM form: the even/odd split of all S taps, with panels of NR rows that cut a
+    # (c, r) group, and output rows longer than NR.
+    ((2, 6, 13, 12), (96, 6, 5, 5), _params(stride=(2, 2), pad=(2, 2, 2, 2))),
+    ((1, 11, 5, 110), (96, 11, 3, 3), _params(stride=(2, 2), pad=(1, 1, 1, 1))),
     ((2, 12, 9, 8), (40, 12, 3, 3), _params(pad=(1, 1, 0, 0))),               # Q != W
 ]
 

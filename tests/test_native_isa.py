@@ -60,8 +60,10 @@ CHILD = textwrap.dedent("""
              # dilation, groups, asymmetric padding.
              ((2, 18, 9, 10), (20, 18, 3, 3), Conv2dParams(1, 1, 1, 1, 1, 1, 1, 1, 1)),
              ((2, 36, 11, 9), (20, 18, 3, 3), Conv2dParams(1, 1, 2, 1, 1, 2, 2, 1, 2)),
-             # stride 2 along w (im2col's even/odd split), C R S past a K block of every path.
-             ((2, 20, 13, 12), (9, 20, 5, 5), Conv2dParams(2, 2, 2, 2, 2, 2, 1, 1, 1))]
+             # stride 2 along w (im2col's even/odd split): C R S past a K block of every path;
+             # enough output channels for the weight gradient's GEMM form, rows longer than NR.
+             ((2, 20, 13, 12), (9, 20, 5, 5), Conv2dParams(2, 2, 2, 2, 2, 2, 1, 1, 1)),
+             ((1, 6, 7, 110), (96, 6, 5, 5), Conv2dParams(2, 2, 2, 2, 2, 2, 1, 1, 1))]
     for x_shape, w_shape, p in cases:
         x = rng.standard_normal(x_shape).astype(np.float32)
         w = rng.standard_normal(w_shape).astype(np.float32)

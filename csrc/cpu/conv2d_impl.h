@@ -11,8 +11,8 @@
 //                    The GEMM's B panels are packed straight from x (an implicit im2col: no
 //                    column matrix is ever materialised); tiles inside one image are stored by
 //                    the micro-kernel, bias fused; tiles across two images via a small buffer.
-//                    At stride 2 along w each run's input row is split once into its even and
-//                    odd columns, and the S taps of (c, r) are contiguous copies from those.
+//                    At stride 2 along w the S taps of one (c, r) come from a single split of
+//                    each run's input row into its even and odd columns (stride2_taps_run).
 //   backward-data    col (CRS x N*P*Q) = W_g^T (CRS x Kg) * dy_g (Kg x N*P*Q), each tile added
 //                    into dx where its (c, r, s, n, p, q) points (col2im fused into the store).
 //                    Threads own disjoint images (or channels) of dx, so no two write one element.
@@ -22,6 +22,7 @@
 //                    panels, im2col rows (built NR at a time) with in-register square transposes.
 //                    With few output channels the transposes cost more than they save: dot
 //                    kernels then read dy and im2col rows as they are (backward_weight_dot).
+//                    At stride 2 the taps of one (c, r) share a split, as in the forward.
 //                    At stride 1 with Q == W an im2col row is one shifted, masked copy of
 //                    each input plane (ShiftedPlanes) instead of a gather per output row.
 //
@@ -318,6 +319,51 @@ bool phase_split_applies(const ConvGeom& g) {
   return g.stride_w == 2 && g.S > 1 && (g.S - 1) * g.dilation_w <= kMaxPhaseReach;
 }
 
+// Row s of dst (row stride ld), s < S, gets the len <= kNR values x_pad(row, first + 2t + s*dw),
+// t < len: the S taps of one (c, r) along one run at stride 2. Tap s reads the even (s*dw even)
+// or odd columns of the input row from `first` on, s*dw / 2 further along, so the row is split
+// once into its even and odd columns (zero in the padding) and every tap is a contiguous piece
+// of one of the two: one strided split in place of S strided gathers.
+#if defined(__AVX512F__)
+// AVX-512: the split stays in registers (up to 4 vectors per phase, built by masked loads that
+// read nothing in the padding and one permute each), and each tap's vectors are cut from it by
+// a two-register permute. (Through a buffer in memory, the taps' loads of what the split had
+// just stored cost as much as the gathers they replace.)
+inline __mmask16 columns_inside(int64_t start, int64_t W) {
+  const int64_t lo = min64(max64(-start, 0), 16), hi = min64(max64(W - start, 0), 16);
+  return hi > lo ? static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1)) : 0;
+}
+
+inline void stride2_taps_run(float* dst, int64_t ld, const float* row, int64_t first,
+                             int64_t len, int64_t W, int64_t S, int64_t dw) {
+  const __m512i even =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const int64_t need = len + (S - 1) * dw / 2;  // phase entries read
+  const int64_t nv = need / 16 + 1;             // vectors, and one more for the last cut
+  __m512 phase[2][kNR / 16 + kMaxPhaseReach / 32 + 2];
+  for (int64_t k = 0; k < nv; ++k) {
+    const int64_t start = first + 32 * k;  // columns [start, start + 32) make vector k
+    const __m512 a = _mm512_maskz_loadu_ps(columns_inside(start, W), row + start);
+    const __m512 b = _mm512_maskz_loadu_ps(columns_inside(start + 16, W), row + start + 16);
+    phase[0][k] = _mm512_permutex2var_ps(a, even, b);
+    phase[1][k] = _mm512_permutex2var_ps(a, odd, b);
+  }
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t o = s * dw;
+    const __m512* ph = phase[o & 1];
+    const __m512i cut = _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int>(o >> 1)));
+    float* d = dst + s * ld;
+    int64_t t = 0, k = 0;
+    for (; t + 16 <= len; t += 16, ++k)
+      _mm512_storeu_ps(d + t, _mm512_permutex2var_ps(ph[k], cut, ph[k + 1]));
+    if (t < len)
+      _mm512_mask_storeu_ps(d + t, static_cast<__mmask16>((1u << (len - t)) - 1),
+                            _mm512_permutex2var_ps(ph[k], cut, ph[k + 1]));
+  }
+}
+#else
 // e[i] = x_pad(row, first + 2i) for i < n: every other column of one input row from column
 // `first` (which may lie in the padding), zero outside [0, W).
 inline void fill_phase(float* __restrict e, const float* __restrict row, int64_t first, int64_t n,
@@ -329,19 +375,29 @@ inline void fill_phase(float* __restrict e, const float* __restrict row, int64_t
   for (int64_t i = b; i < n; ++i) e[i] = 0.0f;
 }
 
-// Rows (c, r, s) of im2col(x_g) for every s at once, row s at dst + s * ld, along `runs` (each
-// at most kNR long), for stride-2 convolutions (phase_split_applies). Tap s reads input columns
-// 2q + s*dw - pad_left, so once a run's input row is split into its even and odd columns (zero
-// in the padding), every tap is a contiguous copy from one of the two, s*dw / 2 further on: one
-// strided split per run in place of S strided gathers, each with its own padding bounds.
+inline void stride2_taps_run(float* dst, int64_t ld, const float* row, int64_t first,
+                             int64_t len, int64_t W, int64_t S, int64_t dw) {
+  const int64_t need = len + (S - 1) * dw / 2 + 1;
+  float phase[2][kNR + kMaxPhaseReach / 2 + 1];
+  fill_phase(phase[0], row, first, need, W);
+  fill_phase(phase[1], row, first + 1, need, W);
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t o = s * dw;
+    const float* __restrict src = phase[o & 1] + (o >> 1);
+    float* __restrict d = dst + s * ld;
+    for (int64_t t = 0; t < len; ++t) d[t] = src[t];
+  }
+}
+#endif
+
+// Rows (c, r, s) of im2col(x_g) for every s at once, row s at dst + s * ld, along `runs`, for
+// stride-2 convolutions (phase_split_applies): stride2_taps_run per run, kNR columns at a time.
 inline void gather_stride2_taps(float* dst, int64_t ld, const float* xg, const ConvGeom& g,
                                 const Crs& crs, const Run* runs, int64_t nruns) {
   const int64_t HW = g.H * g.W;
   const int64_t CHW = g.C * HW;
   const float* xc = xg + crs.c * HW;
   const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-  const int64_t reach = (g.S - 1) * g.dilation_w / 2 + 1;  // phase entries past a run
-  alignas(64) float phase[2][kNR + kMaxPhaseReach / 2 + 1];
   for (int64_t u = 0; u < nruns; ++u) {
     const Run& run = runs[u];
     const int64_t ih = run.p * g.stride_h + ih_off;
@@ -351,15 +407,9 @@ inline void gather_stride2_taps(float* dst, int64_t ld, const float* xg, const C
       continue;
     }
     const float* row = xc + run.n * CHW + ih * g.W;
-    const int64_t first = 2 * run.q0 - g.pad_left;
-    fill_phase(phase[0], row, first, run.len + reach, g.W);
-    fill_phase(phase[1], row, first + 1, run.len + reach, g.W);
-    for (int64_t s = 0; s < g.S; ++s) {
-      const int64_t o = s * g.dilation_w;
-      const float* __restrict src = phase[o & 1] + (o >> 1);
-      float* __restrict d = dst + s * ld + run.off;
-      for (int64_t t = 0; t < run.len; ++t) d[t] = src[t];
-    }
+    for (int64_t t = 0; t < run.len; t += kNR)
+      stride2_taps_run(dst + run.off + t, ld, row, 2 * (run.q0 + t) - g.pad_left,
+                       min64(kNR, run.len - t), g.W, g.S, g.dilation_w);
   }
 }
 
@@ -643,16 +693,20 @@ void pack_im2col_transposed(const float* xg, const Im2colRows& im2col, const Run
                             int64_t nruns, int64_t j0, int64_t kc, int64_t kcp, int64_t t0,
                             int64_t rows, float* tmp, float* dst) {
   const ConvGeom& g = im2col.g;
+  const bool split = phase_split_applies(g);
   Crs crs(t0, g.R, g.S);
-  for (int64_t t = 0; t < kNR; ++t) {
-    float* row = tmp + t * kcp;
+  for (int64_t t = 0; t < kNR;) {
     if (t >= rows) {
-      for (int64_t u = 0; u < kcp; ++u) row[u] = 0.0f;
+      for (int64_t u = 0; u < kcp; ++u) tmp[t * kcp + u] = 0.0f;
+      ++t;
       continue;
     }
-    im2col.row(row, xg, crs, j0, kc, runs, nruns);
-    for (int64_t u = kc; u < kcp; ++u) row[u] = 0.0f;
-    crs.next(g.R, g.S);
+    // All S taps of (c, r) from one phase split where the panel holds them all.
+    const int64_t taps = split && crs.s == 0 && t + g.S <= rows ? g.S : 1;
+    if (taps > 1) gather_stride2_taps(tmp + t * kcp, kcp, xg, g, crs, runs, nruns);
+    else im2col.row(tmp + t * kcp, xg, crs, j0, kc, runs, nruns);
+    for (int64_t e = 0; e < taps; ++e, ++t, crs.next(g.R, g.S))
+      for (int64_t u = kc; u < kcp; ++u) tmp[t * kcp + u] = 0.0f;
   }
   for (int64_t tb = 0; tb < kNR; tb += kTB)
     for (int64_t jb = 0; jb < kcp; jb += kTB)
