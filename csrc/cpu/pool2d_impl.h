@@ -31,11 +31,13 @@
 namespace pyengine::cpu::PYENGINE_ISA_NS {
 namespace {
 
-// Streaming kernels (a few operations per element, like the global average) run about 4
-// elements per ns on one core, so below 2^20 elements a second thread saves less than waking it
-// costs: tens of microseconds on a loaded machine, a whole scheduler tick (4-8 ms) when its
-// cores are oversubscribed.
-inline bool worth_streaming_parallel(int64_t elements) { return elements >= (int64_t{1} << 20); }
+// Streaming kernels (a few operations per element, like the global average) run about 8
+// elements per ns on one core, so below 2^17 elements a second thread saves less than waking it
+// costs: microseconds when the team is still spinning from the previous kernel, tens of them on
+// a loaded machine, a whole scheduler tick (4-8 ms) when its cores are oversubscribed. ResNet's
+// global average, 8 x 512 x 7 x 7 (2^17.6 elements), two threads: forward 15 us against 29 on
+// one, backward 28 against 29.
+inline bool worth_streaming_parallel(int64_t elements) { return elements >= (int64_t{1} << 17); }
 
 // One axis of a window pool: which taps of window i fall inside the input, and which windows
 // lie wholly inside it (the interior, where a loop needs no bounds checks).
