@@ -99,14 +99,20 @@ inline void for_each_image_segment(int64_t j0, int64_t count, int64_t PQ, F&& f)
   }
 }
 
+#if defined(__AVX512F__)
+// Lane i of a permutex2var over (a, b) takes lane 2i of the 32: the even floats of a and b.
+inline __m512i even_lanes() {
+  return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+#endif
+
 // dst[t] = src[2t] for t < n: every other float (stride-2 convolutions), whole vectors
 // compressed with a permute; the last source vector is loaded masked so nothing past
 // src[2(n-1)] is read.
 inline void copy_stride2(float* __restrict dst, const float* __restrict src, int64_t n) {
   int64_t t = 0;
 #if defined(__AVX512F__)
-  const __m512i even =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = even_lanes();
   for (; t + 16 <= n; t += 16) {
     const __m512 a = _mm512_loadu_ps(src + 2 * t);
     const __m512 b = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * t + 16);
@@ -135,11 +141,10 @@ inline void copy_stride2(float* __restrict dst, const float* __restrict src, int
 }
 
 // dst[t] = x_pad(row ih, column q*sw + off_w) for q = q0 + t, t < len: the im2col values of
-// one (c, r, s) along one run. row: the input row (unused when ih is outside [0, H)).
-inline void gather_run(float* __restrict dst, const float* __restrict row, bool row_valid,
-                       int64_t q0, int64_t len, int64_t lo, int64_t hi, int64_t sw,
-                       int64_t off_w) {
-  if (!row_valid) {
+// one (c, r, s) along one run. row: the input row, nullptr where ih is outside [0, H).
+inline void gather_run(float* __restrict dst, const float* __restrict row, int64_t q0,
+                       int64_t len, int64_t lo, int64_t hi, int64_t sw, int64_t off_w) {
+  if (!row) {
     for (int64_t t = 0; t < len; ++t) dst[t] = 0.0f;
     return;
   }
@@ -291,24 +296,31 @@ struct Crs {
   }
 };
 
+// Calls f(run, row) for each of `runs`: row is the input row that kernel row crs.r of channel
+// crs.c reads for the run's output row, or nullptr where that row lies in the padding.
+template <class F>
+inline void for_each_run_row(const float* xg, const ConvGeom& g, const Crs& crs, const Run* runs,
+                             int64_t nruns, F&& f) {
+  const int64_t HW = g.H * g.W;
+  const float* xc = xg + crs.c * HW;
+  const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
+  for (int64_t u = 0; u < nruns; ++u) {
+    const Run& run = runs[u];
+    const int64_t ih = run.p * g.stride_h + ih_off;
+    f(run, ih >= 0 && ih < g.H ? xc + run.n * g.C * HW + ih * g.W : nullptr);
+  }
+}
+
 // Row (c, r, s) = crs of im2col(x_g) along `runs` (each run's values at dst + run.off): one
 // gather per output row. lo, hi: column_ranges. The forward's panels and the backward-weight
 // rows both build their rows here.
 inline void gather_im2col_runs(float* dst, const float* xg, const ConvGeom& g, const int64_t* lo,
                                const int64_t* hi, const Crs& crs, const Run* runs,
                                int64_t nruns) {
-  const int64_t HW = g.H * g.W;
-  const int64_t CHW = g.C * HW;
-  const float* xc = xg + crs.c * HW;
-  const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
   const int64_t off_w = crs.s * g.dilation_w - g.pad_left;
-  for (int64_t u = 0; u < nruns; ++u) {
-    const Run& run = runs[u];
-    const int64_t ih = run.p * g.stride_h + ih_off;
-    const bool valid = ih >= 0 && ih < g.H;
-    gather_run(dst + run.off, valid ? xc + run.n * CHW + ih * g.W : xc, valid, run.q0, run.len,
-               lo[crs.s], hi[crs.s], g.stride_w, off_w);
-  }
+  for_each_run_row(xg, g, crs, runs, nruns, [&](const Run& run, const float* row) {
+    gather_run(dst + run.off, row, run.q0, run.len, lo[crs.s], hi[crs.s], g.stride_w, off_w);
+  });
 }
 
 // Stride-2 taps whose reach, (S - 1) * dw, is at most this share one phase split per run (see
@@ -317,6 +329,12 @@ constexpr int64_t kMaxPhaseReach = 30;
 
 bool phase_split_applies(const ConvGeom& g) {
   return g.stride_w == 2 && g.S > 1 && (g.S - 1) * g.dilation_w <= kMaxPhaseReach;
+}
+
+// How many im2col rows, from crs on, the packers build in one go when `room` rows are left:
+// all S taps of (c, r) where they share a phase split and all fit, else the one row.
+inline int64_t rows_in_one_go(bool split, const Crs& crs, int64_t room, int64_t S) {
+  return split && crs.s == 0 && S <= room ? S : 1;
 }
 
 // Row s of dst (row stride ld), s < S, gets the len <= kNR values x_pad(row, first + 2t + s*dw),
@@ -336,8 +354,7 @@ inline __mmask16 columns_inside(int64_t start, int64_t W) {
 
 inline void stride2_taps_run(float* dst, int64_t ld, const float* row, int64_t first,
                              int64_t len, int64_t W, int64_t S, int64_t dw) {
-  const __m512i even =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i even = even_lanes();
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
   const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   const int64_t need = len + (S - 1) * dw / 2;  // phase entries read
@@ -359,8 +376,7 @@ inline void stride2_taps_run(float* dst, int64_t ld, const float* row, int64_t f
     for (; t + 16 <= len; t += 16, ++k)
       _mm512_storeu_ps(d + t, _mm512_permutex2var_ps(ph[k], cut, ph[k + 1]));
     if (t < len)
-      _mm512_mask_storeu_ps(d + t, static_cast<__mmask16>((1u << (len - t)) - 1),
-                            _mm512_permutex2var_ps(ph[k], cut, ph[k + 1]));
+      V::store_n(d + t, _mm512_permutex2var_ps(ph[k], cut, ph[k + 1]), static_cast<int>(len - t));
   }
 }
 #else
@@ -394,23 +410,16 @@ inline void stride2_taps_run(float* dst, int64_t ld, const float* row, int64_t f
 // stride-2 convolutions (phase_split_applies): stride2_taps_run per run, kNR columns at a time.
 inline void gather_stride2_taps(float* dst, int64_t ld, const float* xg, const ConvGeom& g,
                                 const Crs& crs, const Run* runs, int64_t nruns) {
-  const int64_t HW = g.H * g.W;
-  const int64_t CHW = g.C * HW;
-  const float* xc = xg + crs.c * HW;
-  const int64_t ih_off = crs.r * g.dilation_h - g.pad_top;
-  for (int64_t u = 0; u < nruns; ++u) {
-    const Run& run = runs[u];
-    const int64_t ih = run.p * g.stride_h + ih_off;
-    if (ih < 0 || ih >= g.H) {
+  for_each_run_row(xg, g, crs, runs, nruns, [&](const Run& run, const float* row) {
+    if (!row) {
       for (int64_t s = 0; s < g.S; ++s)
         for (int64_t t = 0; t < run.len; ++t) dst[s * ld + run.off + t] = 0.0f;
-      continue;
+      return;
     }
-    const float* row = xc + run.n * CHW + ih * g.W;
     for (int64_t t = 0; t < run.len; t += kNR)
       stride2_taps_run(dst + run.off + t, ld, row, 2 * (run.q0 + t) - g.pad_left,
                        min64(kNR, run.len - t), g.W, g.S, g.dilation_w);
-  }
+  });
 }
 
 // Rows of im2col(x_g) along the pixels, for the backward-weight GEMMs (their reduction runs
@@ -469,8 +478,7 @@ void pack_im2col_panels(const float* xg, const ConvGeom& g, const int64_t* lo, c
   const bool split = phase_split_applies(g);
   Crs crs(k0, g.R, g.S);
   for (int64_t kk = 0; kk < kc;) {
-    // All S taps of (c, r) from one phase split where the block holds them all.
-    const int64_t rows = split && crs.s == 0 && kk + g.S <= kc ? g.S : 1;
+    const int64_t rows = rows_in_one_go(split, crs, kc - kk, g.S);
     if (rows > 1) gather_stride2_taps(dst + kk * kNR, kNR, xg, g, crs, runs, nruns);
     else gather_im2col_runs(dst + kk * kNR, xg, g, lo, hi, crs, runs, nruns);
     for (int64_t e = 0; e < rows; ++e, ++kk, crs.next(g.R, g.S))
@@ -701,8 +709,7 @@ void pack_im2col_transposed(const float* xg, const Im2colRows& im2col, const Run
       ++t;
       continue;
     }
-    // All S taps of (c, r) from one phase split where the panel holds them all.
-    const int64_t taps = split && crs.s == 0 && t + g.S <= rows ? g.S : 1;
+    const int64_t taps = rows_in_one_go(split, crs, rows - t, g.S);
     if (taps > 1) gather_stride2_taps(tmp + t * kcp, kcp, xg, g, crs, runs, nruns);
     else im2col.row(tmp + t * kcp, xg, crs, j0, kc, runs, nruns);
     for (int64_t e = 0; e < taps; ++e, ++t, crs.next(g.R, g.S))
